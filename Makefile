@@ -1,0 +1,119 @@
+# golog: a workbook of stage folders (NN-name/, each its own Go module) and the tools
+# that keep them honest. Stages are found from the folders, so a new stage needs no edit
+# here. Pinned tools live in tools/go.mod and run as `go -C tools tool NAME`.
+#
+# Reserved for final/: bench, chaos, docker.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+STAGES := $(patsubst %/,%,$(sort $(wildcard [0-9][0-9]-*/)))
+PROTO_STAGES := $(patsubst %/api/v1/,%,$(sort $(dir $(wildcard [0-9][0-9]-*/api/v1/*.proto))))
+# gencert uses the newest folder (final/ counts as the newest) whose certs/ has all four files.
+CERT_FILES := ca-csr.json ca-config.json server-csr.json client-csr.json
+CERT_STAGE := $(lastword $(foreach s,$(STAGES) final,$(if $(filter 4,$(words $(wildcard $(addprefix $s/certs/,$(CERT_FILES))))),$s)))
+
+GOTEST := go test -race -shuffle=on -count=1 ./...
+# go -C runs each tool inside tools/, so every path handed to a tool is absolute.
+TOOL := go -C $(CURDIR)/tools tool
+CERT_DIR ?= .certs
+CERTS := $(abspath $(CERT_DIR))
+CERT_SIGN = -ca=$(CERTS)/ca.pem -ca-key=$(CERTS)/ca-key.pem -config=$(CURDIR)/$(CERT_STAGE)/certs/ca-config.json
+
+export GOWORK := off
+export BUF_CACHE_DIR := $(CURDIR)/bin/buf-cache
+
+# stage_of maps A=03 or A=03-grpc to the stage folder.
+stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
+
+.PHONY: help test $(addprefix test-,$(STAGES)) test-tools check check-generated compile \
+	gencert grpcurl tools diff run propagate
+
+help: ## show this list
+	@echo "usage: make TARGET"
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "  test-NN-name     run one stage's tests; stages: $(or $(STAGES),none yet)"
+
+test: ## run every stage's tests in order; stop at the first failing stage
+	@$(if $(STAGES),,echo "no stage folders yet; nothing to test")
+	@for s in $(STAGES); do \
+		echo "== $$s: $(GOTEST)"; \
+		(cd $$s && $(GOTEST)) || { echo "FAIL: stage $$s"; exit 1; }; \
+	done
+
+$(addprefix test-,$(STAGES)): test-%:
+	@echo "== $*: $(GOTEST)"
+	@cd $* && $(GOTEST) || { echo "FAIL: stage $*"; exit 1; }
+
+test-tools: ## test the stage checker
+	go -C tools vet ./...
+	go -C tools test ./...
+
+check: ## check every stage (stagecheck) and the committed generated code
+	@status=0; \
+	$(TOOL) stagecheck -root $(CURDIR) || status=1; \
+	$(MAKE) --no-print-directory check-generated || status=1; \
+	exit $$status
+
+# buf_generate(stage, out dir): generate the stage's api/v1 with the pinned plugins.
+# The template is passed inline because it names the absolute path of tools/.
+BUF_PLUGIN = {"local":["go","-C","$(CURDIR)/tools","tool","$(1)"],"out":".","opt":["paths=source_relative"]}
+BUF_TEMPLATE = {"version":"v2","plugins":[$(call BUF_PLUGIN,protoc-gen-go),$(call BUF_PLUGIN,protoc-gen-go-grpc)]}
+buf_generate = $(TOOL) buf generate $(CURDIR)/$(1) --path $(CURDIR)/$(1)/api/v1 --template '$(BUF_TEMPLATE)' -o $(2)
+
+compile: ## regenerate STAGE/api/v1/*.pb.go for every stage that has api/v1/*.proto
+	@$(if $(PROTO_STAGES),,echo "no stage has api/v1/*.proto yet; nothing to compile")
+	@for s in $(PROTO_STAGES); do \
+		echo "buf generate $$s/api/v1"; \
+		$(call buf_generate,$$s,$(CURDIR)/$$s); \
+	done
+
+check-generated: ## fail if regenerating the *.pb.go files would change them
+	@$(if $(PROTO_STAGES),,echo "no stage has api/v1/*.proto yet; no generated code to check")
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; failed=; \
+	for s in $(PROTO_STAGES); do \
+		mkdir -p $$tmp/committed/$$s/api/v1; \
+		find $$s/api/v1 -maxdepth 1 -name '*.pb.go' -exec cp {} $$tmp/committed/$$s/api/v1/ ';'; \
+		$(call buf_generate,$$s,$$tmp/generated/$$s); \
+		if (cd $$tmp && diff -ru committed/$$s generated/$$s); then \
+			echo "ok $$s: generated code is up to date"; \
+		else \
+			echo "FAIL $$s: generated code differs from what make compile writes"; failed="$$failed $$s"; \
+		fi; \
+	done; \
+	[ -z "$$failed" ] || { echo "FAIL: run make compile in:$$failed"; exit 1; }
+
+gencert: ## write CA, server and client (root, nobody) certificates to CERT_DIR (default .certs)
+ifeq ($(CERT_STAGE),)
+	@echo "gencert: no stage has certs/ with $(CERT_FILES) yet; nothing to do"
+else
+	@echo "gencert: $(CERT_STAGE)/certs -> $(CERT_DIR)"
+	@mkdir -p $(CERTS)
+	$(TOOL) cfssl gencert -initca $(CURDIR)/$(CERT_STAGE)/certs/ca-csr.json \
+		| $(TOOL) cfssljson -bare $(CERTS)/ca
+	$(TOOL) cfssl gencert $(CERT_SIGN) -profile=server $(CURDIR)/$(CERT_STAGE)/certs/server-csr.json \
+		| $(TOOL) cfssljson -bare $(CERTS)/server
+	$(TOOL) cfssl gencert $(CERT_SIGN) -profile=client -cn=root $(CURDIR)/$(CERT_STAGE)/certs/client-csr.json \
+		| $(TOOL) cfssljson -bare $(CERTS)/root-client
+	$(TOOL) cfssl gencert $(CERT_SIGN) -profile=client -cn=nobody $(CURDIR)/$(CERT_STAGE)/certs/client-csr.json \
+		| $(TOOL) cfssljson -bare $(CERTS)/nobody-client
+endif
+
+grpcurl: ## build grpcurl into bin/tools/grpcurl
+	go -C tools build -o $(CURDIR)/bin/tools/grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl
+
+tools: ## build every pinned tool into bin/tools (slow the first time)
+	go -C tools build -o $(CURDIR)/bin/tools/ tool
+
+diff: ## show what stage B adds to stage A: make diff A=01 B=02
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make diff A=01-log B=02-protobuf"; exit 2; }
+	@diff -ru -x go.sum -x .data -x bin -x .certs -x '*.test' -x '*.out' \
+		$(call stage_of,$(A)) $(call stage_of,$(B)) || [ $$? = 1 ]
+
+run: ## build and start the most complete server (./run.sh)
+	./run.sh
+
+propagate: ## carry a fix forward: make propagate FROM=01-log FILE=internal/testenv/testenv.go
+	@[ -n "$(FROM)" ] && [ -n "$(FILE)" ] || { echo "usage: make propagate FROM=01-log FILE=path/in/stage"; exit 2; }
+	$(TOOL) stagecheck propagate -root $(CURDIR) -from $(FROM) $(FILE)
