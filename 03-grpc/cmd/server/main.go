@@ -138,8 +138,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	return cfg, nil
 }
 
-// run opens the log in cfg.DataDir and serves it over HTTP until ctx is done, then
-// shuts down gracefully and closes the log. It returns nil after a clean shutdown, and
+// run opens the log in cfg.DataDir and serves it over gRPC and HTTP until ctx is done,
+// then shuts both down gracefully and closes the log. It returns nil after a clean shutdown, and
 // an error if the listener or the log cannot be opened, or serving fails.
 func run(ctx context.Context, cfg config) error {
 	logger := cfg.Logger
