@@ -1,0 +1,461 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// RaftConfig configures the Raft side of a DistributedLog. Zero durations and counts
+// mean raft's defaults (raft.DefaultConfig), which suit servers on a LAN; the tests use
+// timeouts of 200 ms.
+type RaftConfig struct {
+	// LocalID names this server in the cluster. It must be unique and must not change
+	// across restarts. Required.
+	LocalID raft.ServerID
+
+	// StreamLayer carries Raft's RPCs to and from the other servers; the DistributedLog
+	// closes it on Close. Its Addr() is the address the others dial, and is what goes
+	// into the cluster configuration. Required. Use a *StreamLayer: Close relies on its
+	// Close waiting for raft's connection goroutines, which still write to the stores
+	// after raft has shut down (see StreamLayer).
+	StreamLayer raft.StreamLayer
+
+	// Bootstrap makes this server start a new cluster with itself as the only voter,
+	// if it has no Raft state yet. A server that has state (it was a member before, or
+	// it bootstrapped already) ignores it, so it is safe to keep it set on restart.
+	// Exactly one server of a new cluster bootstraps; the others are added with Join.
+	Bootstrap bool
+
+	// HeartbeatTimeout is how long a follower waits without hearing from a leader
+	// before it starts an election (randomised up to twice that). Default 1 s.
+	HeartbeatTimeout time.Duration
+	// ElectionTimeout is how long a candidate waits for votes before it starts a new
+	// election (randomised up to twice that). At least HeartbeatTimeout. Default 1 s.
+	ElectionTimeout time.Duration
+	// LeaderLeaseTimeout is how long a leader stays leader without hearing from a
+	// quorum. At most HeartbeatTimeout. Default 500 ms.
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout is the longest a leader waits before it sends an AppendEntries RPC
+	// even when there is nothing new. Default 50 ms.
+	CommitTimeout time.Duration
+
+	// SnapshotThreshold is how many new entries make raft take a snapshot (checked
+	// every SnapshotInterval). Default 8192.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks whether to take a snapshot. Default 120 s.
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many entries a snapshot leaves in the Raft log, so that a
+	// follower a little behind catches up from the log rather than from a snapshot.
+	// Default 10240.
+	TrailingLogs uint64
+
+	// ApplyTimeout bounds how long Append, Join and Leave wait for raft to take their
+	// command (not for it to commit; a leader that loses its quorum steps down after
+	// LeaderLeaseTimeout, which fails them). Default 10 s.
+	ApplyTimeout time.Duration
+}
+
+// defaultApplyTimeout is RaftConfig.ApplyTimeout's default.
+const defaultApplyTimeout = 10 * time.Second
+
+// raftEntryOverhead bounds the bytes the Raft log adds around an appended record: the
+// store frame (8), the record encoding (at most 16 with protobuf: two field tags, the
+// value's length and the offset as varints), the entry header (logEntryHeaderSize, 34)
+// and the command type (1). The Raft log's segments are this much larger than the data
+// log's, so that every record that fits the data log also fits the Raft log.
+const raftEntryOverhead = 64
+
+// Files and directories under a DistributedLog's data directory, and transport settings.
+const (
+	dataLogDir        = "data"      // the records, rebuilt on every start (see fsm)
+	raftDir           = "raft"      // what Raft keeps:
+	raftLogDir        = "log"       //   raft/log: the Raft log (LogStore)
+	stableFile        = "stable.db" //   raft/stable.db: term and vote (StableStore)
+	snapshotsRetained = 2           //   raft/snapshots: the newest snapshots, this many
+
+	transportMaxPool = 5                // pooled connections per peer
+	transportTimeout = 10 * time.Second // I/O deadline of a Raft RPC (InstallSnapshot: scaled by size)
+)
+
+// A DistributedLog is a log replicated on a cluster of servers with Raft: one server,
+// the leader, appends; every server holds the same records at the same offsets and
+// serves reads from its own copy.
+//
+// An Append becomes a command in the Raft log. The leader replicates it, and once a
+// majority of servers have it on disk it is committed, and every server applies it to
+// its data log (Raft paper §5.3). So a cluster of 2f+1 servers keeps accepting
+// appends, and loses none, with f servers down; with more down it refuses them.
+//
+// A DistributedLog is safe for concurrent use.
+type DistributedLog struct {
+	config  Config
+	logger  *slog.Logger
+	timeout time.Duration // RaftConfig.ApplyTimeout
+
+	data      *Log // the records: the state machine's state
+	fsm       *fsm
+	logStore  *LogStore
+	stable    *StableStore
+	snapshots *raft.FileSnapshotStore
+	raft      *raft.Raft
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewDistributedLog opens or creates the distributed log stored in dataDir and starts
+// its Raft server. c.Segment configures both the data log and the Raft log's segments
+// and must be the same on every server; c.Raft configures Raft.
+//
+// A new server with c.Raft.Bootstrap set starts a cluster of one and becomes its leader;
+// other new servers wait until a leader adds them (Join). A server restarting from
+// dataDir rejoins the cluster it was in, rebuilds its data log from its snapshot and
+// Raft log, and never bootstraps again.
+//
+// If NewDistributedLog fails, it closes c.Raft.StreamLayer, as Close would.
+func NewDistributedLog(dataDir string, c Config) (*DistributedLog, error) {
+	if c.Raft.StreamLayer == nil {
+		return nil, errors.New("distributed log: Config.Raft.StreamLayer is required")
+	}
+	if c.Raft.LocalID == "" {
+		return nil, errors.Join(errors.New("distributed log: Config.Raft.LocalID is required"),
+			c.Raft.StreamLayer.Close())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &DistributedLog{
+		config:  c,
+		logger:  c.Logger.With("node", string(c.Raft.LocalID)),
+		timeout: c.Raft.ApplyTimeout,
+	}
+	if d.timeout <= 0 {
+		d.timeout = defaultApplyTimeout
+	}
+	if err := d.open(dataDir); err != nil {
+		return nil, errors.Join(fmt.Errorf("distributed log %s: %w", dataDir, err), d.closeStores(),
+			c.Raft.StreamLayer.Close())
+	}
+	return d, nil
+}
+
+// open opens the stores, then starts raft. On error the caller closes what is open.
+func (d *DistributedLog) open(dataDir string) error {
+	c := d.config
+	hclogger := newHCLogger(d.logger)
+
+	// The Raft stores first: they lock their files, so a second process on the same
+	// directory fails here, before the data log below is removed under the first.
+	if err := os.MkdirAll(filepath.Join(dataDir, raftDir), 0o755); err != nil {
+		return err
+	}
+	raftLogConfig := Config{Segment: c.Segment, Logger: d.logger}
+	if raftLogConfig.Segment.MaxStoreBytes == 0 {
+		raftLogConfig.Segment.MaxStoreBytes = defaultMaxStoreBytes
+	}
+	raftLogConfig.Segment.MaxStoreBytes += raftEntryOverhead
+	var err error
+	if d.logStore, err = NewLogStore(filepath.Join(dataDir, raftDir, raftLogDir), raftLogConfig); err != nil {
+		return err
+	}
+	if d.stable, err = NewStableStore(filepath.Join(dataDir, raftDir, stableFile)); err != nil {
+		return err
+	}
+	if d.snapshots, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(dataDir, raftDir), snapshotsRetained,
+		hclogger.Named("snapshots")); err != nil {
+		return err
+	}
+
+	// The data log starts empty on every start; raft rebuilds it (see fsm).
+	dataConfig := Config{Segment: c.Segment, Logger: d.logger}
+	if err := os.RemoveAll(filepath.Join(dataDir, dataLogDir)); err != nil {
+		return err
+	}
+	if d.data, err = NewLog(filepath.Join(dataDir, dataLogDir), dataConfig); err != nil {
+		return err
+	}
+	d.fsm = &fsm{log: d.data}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = c.Raft.LocalID
+	rc.Logger = hclogger
+	// A removed server keeps running as a follower outside the cluster, so its process
+	// (and the gRPC server on the same port) stays up until it is closed.
+	rc.ShutdownOnRemove = false
+	setIfNonZero(&rc.HeartbeatTimeout, c.Raft.HeartbeatTimeout)
+	setIfNonZero(&rc.ElectionTimeout, c.Raft.ElectionTimeout)
+	setIfNonZero(&rc.LeaderLeaseTimeout, c.Raft.LeaderLeaseTimeout)
+	setIfNonZero(&rc.CommitTimeout, c.Raft.CommitTimeout)
+	setIfNonZero(&rc.SnapshotThreshold, c.Raft.SnapshotThreshold)
+	setIfNonZero(&rc.SnapshotInterval, c.Raft.SnapshotInterval)
+	setIfNonZero(&rc.TrailingLogs, c.Raft.TrailingLogs)
+
+	// Checked before NewRaft: a restarted server has state and must not bootstrap again
+	// (raft would refuse with ErrCantBootstrap).
+	hasState, err := raft.HasExistingState(d.logStore, d.stable, d.snapshots)
+	if err != nil {
+		return err
+	}
+
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  c.Raft.StreamLayer,
+		MaxPool: transportMaxPool,
+		Timeout: transportTimeout,
+		Logger:  hclogger.Named("transport"),
+	})
+	// NewRaft restores the newest snapshot into the fsm before it returns.
+	if d.raft, err = raft.NewRaft(rc, d.fsm, d.logStore, d.stable, d.snapshots, transport); err != nil {
+		return errors.Join(err, transport.Close())
+	}
+	if c.Raft.Bootstrap && !hasState {
+		config := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter,
+			ID:       c.Raft.LocalID,
+			Address:  transport.LocalAddr(), // StreamLayer.Addr(): the advertised address
+		}}}
+		if err := d.raft.BootstrapCluster(config).Error(); err != nil {
+			return errors.Join(fmt.Errorf("bootstrap: %w", err), d.raft.Shutdown().Error())
+		}
+		d.logger.Info("bootstrapped a new cluster", "peer", string(transport.LocalAddr()))
+	}
+	return nil
+}
+
+// setIfNonZero sets *dst to v unless v is zero.
+func setIfNonZero[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
+}
+
+// Append replicates r and returns the offset it got in every server's log. Only r.Value
+// is used. Only the leader appends: on another server Append fails with ErrNotLeader,
+// which names the leader when one is known. It returns once the record is committed
+// (on disk on a majority of servers) and applied on this server.
+//
+// A record that does not fit a segment fails with ErrRecordTooLarge. An error that
+// wraps raft.ErrLeadershipLost means the outcome is unknown: the record may still be
+// committed by the next leader, so a retry may append it twice.
+func (d *DistributedLog) Append(r *Record) (uint64, error) {
+	if r == nil {
+		return 0, errors.New("distributed log: append: nil record")
+	}
+	if err := d.checkSize(r); err != nil {
+		return 0, err
+	}
+	cmd, err := encodeAppend(r)
+	if err != nil {
+		return 0, fmt.Errorf("distributed log: append: encode record: %w", err)
+	}
+	f := d.raft.Apply(cmd, d.timeout)
+	if err := f.Error(); err != nil {
+		return 0, d.raftError("append", err)
+	}
+	switch resp := f.Response().(type) {
+	case uint64:
+		return resp, nil
+	case error:
+		return 0, fmt.Errorf("distributed log: append: %w", resp)
+	default:
+		return 0, fmt.Errorf("distributed log: append: unexpected response %T from the state machine", resp)
+	}
+}
+
+// checkSize fails with ErrRecordTooLarge if r would not fit a segment of the data log
+// at any offset. It is checked before r goes to Raft: a command the state machine cannot
+// apply would stay in the Raft log for ever, and one the Raft log cannot store (its
+// segments are raftEntryOverhead larger) would make the leader step down.
+func (d *DistributedLog) checkSize(r *Record) error {
+	limit := d.config.Segment.MaxStoreBytes
+	if limit == 0 {
+		limit = defaultMaxStoreBytes
+	}
+	p, err := marshalRecord(atOffset(r, math.MaxUint64)) // the largest an offset encodes to
+	if err != nil {
+		return fmt.Errorf("distributed log: append: encode record: %w", err)
+	}
+	if size := frameHeaderSize + uint64(len(p)); size > limit {
+		return fmt.Errorf("distributed log: append: the record takes up to %d bytes on disk, a segment holds %d: %w",
+			size, limit, ErrRecordTooLarge)
+	}
+	return nil
+}
+
+// raftError turns an error from a raft future into the error op returns.
+func (d *DistributedLog) raftError(op string, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		addr, id := d.raft.LeaderWithID()
+		return ErrNotLeader{LeaderAddr: string(addr), LeaderID: string(id)}
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("distributed log: %s: %w", op, ErrClosed)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("distributed log: %s: the leader lost its quorum before the command was committed; "+
+			"it may still be committed: %w", op, err)
+	default:
+		return fmt.Errorf("distributed log: %s: %w", op, err)
+	}
+}
+
+// Read returns the record at off from this server's copy of the log, leader or not. A
+// follower may not have applied the newest records yet: an offset past its end is an
+// ErrOffsetOutOfRange, as on the leader. It fails if this server's data log has stopped
+// (see fsm).
+func (d *DistributedLog) Read(off uint64) (*Record, error) {
+	if err := d.fsm.err(); err != nil {
+		return nil, err
+	}
+	return d.data.Read(off)
+}
+
+// Appended returns a channel closed when this server's copy of the log next changes
+// (see Log.Appended).
+func (d *DistributedLog) Appended() <-chan struct{} {
+	return d.data.Appended()
+}
+
+// Join adds the server id, reachable at addr, to the cluster as a voter. Only the leader
+// can change the cluster: elsewhere Join fails with ErrNotLeader. Joining a server that
+// is already a voter at addr changes nothing. A known id at a new address (a server that
+// moved), and a different server that was at addr before (a replaced machine), are
+// removed first.
+//
+// Each change is an entry in the Raft log, in force once a majority has it (Raft paper
+// §6); Join returns when it is.
+func (d *DistributedLog) Join(id, addr string) error {
+	servers, err := d.configuration()
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.ID == raft.ServerID(id) && s.Address == raft.ServerAddress(addr) && s.Suffrage == raft.Voter {
+			return nil
+		}
+		// AddVoter alone would update a known server's address, but raft v1.8.0 then
+		// races with its replication goroutine (hashicorp/raft#681). The server is
+		// unreachable at its old address anyway, so removing it first costs nothing.
+		if (s.ID == raft.ServerID(id)) != (s.Address == raft.ServerAddress(addr)) {
+			if err := d.raft.RemoveServer(s.ID, 0, d.timeout).Error(); err != nil {
+				return d.raftError("join: remove "+string(s.ID)+" at "+string(s.Address), err)
+			}
+		}
+	}
+	if err := d.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, d.timeout).Error(); err != nil {
+		return d.raftError("join", err)
+	}
+	d.logger.Info("server joined", "peer", id, "addr", addr)
+	return nil
+}
+
+// Leave removes the server id from the cluster. Only the leader can change the cluster:
+// elsewhere Leave fails with ErrNotLeader. Removing a server that is not a member
+// changes nothing. The leader may remove itself; it then steps down.
+func (d *DistributedLog) Leave(id string) error {
+	if err := d.raft.RemoveServer(raft.ServerID(id), 0, d.timeout).Error(); err != nil {
+		return d.raftError("leave", err)
+	}
+	d.logger.Info("server left", "peer", id)
+	return nil
+}
+
+// configuration returns the servers of the latest cluster configuration this server
+// knows.
+func (d *DistributedLog) configuration() ([]raft.Server, error) {
+	f := d.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, d.raftError("get configuration", err)
+	}
+	return f.Configuration().Servers, nil
+}
+
+// WaitForLeader blocks until this server knows a leader (itself or another), or fails
+// after timeout.
+func (d *DistributedLog) WaitForLeader(timeout time.Duration) error {
+	// An observer wakes us as soon as raft learns of a leader; the ticker covers an
+	// observation dropped because the channel was full.
+	ch := make(chan raft.Observation, 1)
+	observer := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	d.raft.RegisterObserver(observer)
+	defer d.raft.DeregisterObserver(observer)
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		if _, id := d.raft.LeaderWithID(); id != "" {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ticker.C:
+		case <-deadline.C:
+			return fmt.Errorf("distributed log: no leader after %s", timeout)
+		}
+	}
+}
+
+// Server is a member of the cluster, as GetServers reports it.
+type Server struct {
+	ID       string // RaftConfig.LocalID
+	RPCAddr  string // where it serves Raft and, on the same port, the log's API
+	IsLeader bool
+}
+
+// GetServers returns every member of the cluster, in the latest configuration this
+// server knows, and which one leads.
+func (d *DistributedLog) GetServers() ([]*Server, error) {
+	servers, err := d.configuration()
+	if err != nil {
+		return nil, err
+	}
+	// Compared by ID: the same server can appear under different addresses.
+	_, leader := d.raft.LeaderWithID()
+	out := make([]*Server, len(servers))
+	for i, s := range servers {
+		out[i] = &Server{ID: string(s.ID), RPCAddr: string(s.Address), IsLeader: s.ID == leader}
+	}
+	return out, nil
+}
+
+// Close stops this server's Raft (closing its StreamLayer, not the listener under it)
+// and closes the stores. It is idempotent. The server stays in the cluster's
+// configuration: to take it out for good, Leave first.
+func (d *DistributedLog) Close() error {
+	d.closeOnce.Do(func() {
+		// Shutdown returns once raft's goroutines have stopped and the transport, and so
+		// the StreamLayer, is closed: nothing uses the stores any more.
+		err := d.raft.Shutdown().Error()
+		d.closeErr = errors.Join(err, d.closeStores())
+		if d.closeErr != nil {
+			d.closeErr = fmt.Errorf("close distributed log: %w", d.closeErr)
+		}
+	})
+	return d.closeErr
+}
+
+// closeStores closes the stores that are open.
+func (d *DistributedLog) closeStores() error {
+	var errs []error
+	if d.data != nil {
+		errs = append(errs, d.data.Close())
+	}
+	if d.stable != nil {
+		errs = append(errs, d.stable.Close())
+	}
+	if d.logStore != nil {
+		errs = append(errs, d.logStore.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,225 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// commandType is the first byte of a command in a Raft log entry; what follows depends
+// on it.
+type commandType byte
+
+// appendCommand appends a record to the log. The rest of the entry is the record,
+// encoded as the log stores it (marshalRecord); its offset is ignored.
+//
+//	+---------------+------------------------+
+//	| appendCommand | encoded record         |
+//	+---------------+------------------------+
+const appendCommand commandType = 0
+
+// encodeAppend returns the command that appends r. r's offset is not sent.
+func encodeAppend(r *Record) ([]byte, error) {
+	p, err := marshalRecord(atOffset(r, 0))
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{byte(appendCommand)}, p...), nil
+}
+
+// fsm is the replicated state machine: the data log that clients read. Raft hands it
+// every committed command, in the same order on every server, so every server's data
+// log holds the same records at the same offsets (Raft paper §5.3, "state machine
+// safety").
+//
+// # Applying once
+//
+// Raft does not remember what the state machine has applied: when a server starts, it
+// restores the newest snapshot and then applies every committed entry after it again.
+// Appending those to a data log that already holds them would duplicate records. So the
+// data log is not kept across restarts: NewDistributedLog empties it, and Raft rebuilds
+// it from the snapshot and the entries after it. The data log never needs fsync either;
+// the Raft log and the snapshots are what is durable.
+//
+// # Snapshots
+//
+// Raft calls Snapshot on the goroutine that calls Apply, so nothing is appended
+// meanwhile, and then Persist on another goroutine while Apply goes on. Snapshot
+// therefore only captures the data log's Reader, which covers the records as they are at
+// that moment; Persist writes a header and those bytes:
+//
+//	+----------------+-----+----------------+--------------+--------------------------+
+//	| "golog-sn" (8) | ver | lowest (8, BE) | next (8, BE) | Log.Reader stream:       |
+//	|                | (1) |                |              | [length|crc|record] ...  |
+//	+----------------+-----+----------------+--------------+--------------------------+
+//
+// lowest and next say which offsets follow ([lowest, next)), so Restore can check it
+// got them all; every record carries its offset and a checksum.
+//
+// # Failures
+//
+// Every server must apply every command the same way. A command that cannot be decoded
+// fails the same way everywhere, so Apply returns an error for it and goes on. A data
+// log that fails to append (a full disk) fails on one server only: its records would
+// shift to other offsets than the other servers'. The fsm then stops: Apply, Snapshot
+// and DistributedLog.Read fail from then on, until a Restore succeeds or the server
+// restarts and rebuilds the data log. The same holds for records too large for a
+// segment, which is why every server must have the same Segment configuration.
+type fsm struct {
+	log *Log
+
+	mu     sync.Mutex
+	failed error // guarded by mu; set when the data log may differ from the others'
+}
+
+// err returns the error that stopped the fsm, or nil.
+func (f *fsm) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+// setErr records what stopped the fsm (nil: a Restore put it right again).
+func (f *fsm) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failed = err
+}
+
+var _ raft.FSM = (*fsm)(nil)
+
+// Apply runs a committed command. For appendCommand it returns the record's offset as a
+// uint64, or an error; raft hands the value to the Append that proposed the command.
+// An error is returned, not panicked: the entry is committed and stays in the Raft log,
+// and every server fails it the same way.
+func (f *fsm) Apply(entry *raft.Log) any {
+	if err := f.err(); err != nil {
+		return err
+	}
+	if entry.Type != raft.LogCommand || len(entry.Data) == 0 {
+		return fmt.Errorf("raft entry %d is not a command (type %s, %d bytes)", entry.Index, entry.Type, len(entry.Data))
+	}
+	switch commandType(entry.Data[0]) {
+	case appendCommand:
+		r, err := unmarshalRecord(entry.Data[1:])
+		if err != nil {
+			return fmt.Errorf("raft entry %d: decode record: %w", entry.Index, err)
+		}
+		off, err := f.log.Append(r)
+		if err != nil {
+			err = fmt.Errorf("data log stopped at raft entry %d, restart the server to rebuild it: %w", entry.Index, err)
+			f.setErr(err)
+			return err
+		}
+		return off
+	default:
+		return fmt.Errorf("raft entry %d: unknown command type %d", entry.Index, entry.Data[0])
+	}
+}
+
+// snapshotMagic starts every snapshot, and snapshotVersion follows it.
+const (
+	snapshotMagic      = "golog-sn"
+	snapshotVersion    = 1
+	snapshotHeaderSize = len(snapshotMagic) + 1 + 8 + 8
+)
+
+// Snapshot captures the data log as it is now. It does no I/O.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	header := make([]byte, 0, snapshotHeaderSize)
+	header = append(header, snapshotMagic...)
+	header = append(header, snapshotVersion)
+	// The log is not appended to while Snapshot runs (see fsm), so the offsets and the
+	// reader describe the same records.
+	header = binary.BigEndian.AppendUint64(header, f.log.LowestOffset())
+	header = binary.BigEndian.AppendUint64(header, f.log.NextOffset())
+	return &fsmSnapshot{header: header, records: f.log.Reader()}, nil
+}
+
+// fsmSnapshot is a snapshot of the data log, not yet written.
+type fsmSnapshot struct {
+	header  []byte
+	records io.Reader
+}
+
+var _ raft.FSMSnapshot = (*fsmSnapshot)(nil)
+
+// Persist writes the snapshot to sink and closes it, or cancels it on error. It fails
+// if the data log is reset or closed before every record is read.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	_, err := sink.Write(s.header)
+	if err == nil {
+		_, err = io.Copy(sink, s.records)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("persist snapshot: %w", err), sink.Cancel())
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return nil
+}
+
+// Release is called when raft is done with the snapshot. It holds no resources.
+func (s *fsmSnapshot) Release() {}
+
+// Restore replaces the data log with the snapshot read from rc: it empties the log
+// (Log.Reset) and appends every record, checking each one's offset and checksum. The
+// snapshot must start at the data log's initial offset. If it fails, the fsm is stopped
+// (see fsm) until a Restore succeeds.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	err := f.restore(rc)
+	if err != nil {
+		err = fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.setErr(err)
+	return err
+}
+
+func (f *fsm) restore(r io.Reader) error {
+	header := make([]byte, snapshotHeaderSize)
+	if _, err := io.ReadFull(r, header); err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	if string(header[:len(snapshotMagic)]) != snapshotMagic || header[len(snapshotMagic)] != snapshotVersion {
+		return fmt.Errorf("not a golog snapshot of version %d: %w", snapshotVersion, ErrCorrupt)
+	}
+	lowest := binary.BigEndian.Uint64(header[len(snapshotMagic)+1:])
+	next := binary.BigEndian.Uint64(header[len(snapshotMagic)+9:])
+	if next < lowest {
+		return fmt.Errorf("header says offsets %d up to %d: %w", lowest, next, ErrCorrupt)
+	}
+
+	if err := f.log.Reset(); err != nil {
+		return err
+	}
+	if got := f.log.NextOffset(); got != lowest {
+		return fmt.Errorf("the snapshot starts at offset %d, this log at %d", lowest, got)
+	}
+	s := NewScanner(r)
+	for s.Scan() {
+		rec := s.Record()
+		off, err := f.log.Append(rec)
+		if err != nil {
+			return err
+		}
+		if off != rec.Offset {
+			return fmt.Errorf("record with offset %d was restored at offset %d: %w", rec.Offset, off, ErrCorrupt)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if got := f.log.NextOffset(); got != next {
+		return fmt.Errorf("the snapshot ends before offset %d, at %d: %w", next, got, ErrCorrupt)
+	}
+	return nil
+}
