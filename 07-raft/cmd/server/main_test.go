@@ -28,7 +28,15 @@ import (
 	"golog/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(serverProcessEnv) != "" {
+		// This process is a server that a test started (see startProcess): be the
+		// command, with the arguments the test gave.
+		main()
+		return
+	}
+	testenv.Main(m)
+}
 
 // How long to wait for the server to elect itself and apply its records, and how often
 // to look.
