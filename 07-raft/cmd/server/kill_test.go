@@ -31,6 +31,40 @@ type process struct {
 	cmd                         *exec.Cmd
 	rpcAddr, bindAddr, httpAddr string        // as the server reported them
 	exited                      chan struct{} // closed once the process has exited and its output is read
+
+	mu       sync.Mutex
+	watchers []lineWatcher // guarded by mu; see watch
+}
+
+// A lineWatcher waits for a line of a process's log that matches re.
+type lineWatcher struct {
+	re   *regexp.Regexp
+	seen chan struct{}
+}
+
+// watch returns a channel that is closed when the process logs a line matching pattern
+// from now on.
+func (p *process) watch(pattern string) <-chan struct{} {
+	w := lineWatcher{re: regexp.MustCompile(pattern), seen: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watchers = append(p.watchers, w)
+	return w.seen
+}
+
+// notify closes the channels of the watchers whose pattern line matches, and forgets them.
+func (p *process) notify(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	waiting := p.watchers[:0]
+	for _, w := range p.watchers {
+		if w.re.MatchString(line) {
+			close(w.seen)
+		} else {
+			waiting = append(waiting, w)
+		}
+	}
+	p.watchers = waiting
 }
 
 // started matches the line the agent logs once it serves, with its addresses.
@@ -84,6 +118,7 @@ func startProcessAt(t *testing.T, name, dataDir, join, rpcAddr, bindAddr, httpAd
 			if m := started.FindStringSubmatch(line); m != nil {
 				addrs <- m[1:]
 			}
+			p.notify(line)
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 		_ = cmd.Wait()

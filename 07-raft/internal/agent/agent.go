@@ -329,15 +329,16 @@ func (a *Agent) openLog() error {
 }
 
 // awaitSoloElection waits, if this server is the only voter of its cluster, until it
-// has elected itself, which takes one to two heartbeat timeouts. That is a new cluster
-// it has just bootstrapped, or a cluster of one restarting. Then the first write finds
-// a leader: one sent meanwhile waits in the listener's queue rather than being refused.
-// Gossip is up already, so other servers can join meanwhile.
-// (A restarting server rebuilds its records from its Raft log as the leader commits, so
-// a read of an old offset may still miss for a moment.) A server of a larger cluster
-// does not wait: its leader may need servers that are not up yet. If no election is
-// won within soloElectionWait, something is wrong with this server; it starts anyway,
-// with a warning, and refuses writes until it leads.
+// has elected itself, which takes one to two heartbeat timeouts, and has caught up:
+// rebuilt its records from its Raft log (see log.DistributedLog.Read). That is a new
+// cluster it has just bootstrapped, or a cluster of one restarting. Then the first
+// write finds a leader and the first read finds every record written before the
+// restart: requests sent meanwhile wait in the listeners' queues rather than being
+// refused. Gossip is up already, so other servers can join meanwhile. A server of a
+// larger cluster does not wait: its leader may need servers that are not up yet; until
+// it has caught up, it answers reads with UNAVAILABLE (HTTP 503). If the wait takes
+// longer than soloElectionWait, something is wrong with this server; it starts anyway,
+// with a warning, refusing writes until it leads and reads until it has caught up.
 func (a *Agent) awaitSoloElection() error {
 	servers, err := a.dlog.GetServers()
 	if err != nil {
@@ -346,8 +347,16 @@ func (a *Agent) awaitSoloElection() error {
 	if len(servers) != 1 || servers[0].ID != a.config.NodeName {
 		return nil
 	}
+	deadline := time.Now().Add(soloElectionWait)
 	if err := a.dlog.WaitForLeader(soloElectionWait); err != nil {
 		a.logger.Warn("the only voter of the cluster has not elected itself", "err", err)
+		return nil
+	}
+	select {
+	case <-a.dlog.Ready():
+	case <-time.After(time.Until(deadline)):
+		a.logger.Warn("the only voter of the cluster has not caught up with its Raft log",
+			"waited", soloElectionWait)
 	}
 	return nil
 }

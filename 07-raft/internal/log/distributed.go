@@ -1,6 +1,7 @@
 package log
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,10 +62,21 @@ type RaftConfig struct {
 	// command (not for it to commit; a leader that loses its quorum steps down after
 	// LeaderLeaseTimeout, which fails them). Default 10 s.
 	ApplyTimeout time.Duration
+
+	// ShutdownTimeout bounds each of the two waits of Close for raft to stop (see
+	// Close). Default 5 s.
+	ShutdownTimeout time.Duration
 }
 
-// defaultApplyTimeout is RaftConfig.ApplyTimeout's default.
-const defaultApplyTimeout = 10 * time.Second
+// Defaults of RaftConfig.
+const (
+	defaultApplyTimeout    = 10 * time.Second
+	defaultShutdownTimeout = 5 * time.Second
+)
+
+// catchUpPoll is how often a server that has just started looks at how far Raft has
+// got, until it has caught up (see Read).
+const catchUpPoll = 5 * time.Millisecond
 
 // raftEntryOverhead bounds the bytes the Raft log adds around an appended record: the
 // store frame (8), the record encoding (at most 16 with protobuf: two field tags, the
@@ -83,6 +95,14 @@ const (
 
 	transportMaxPool = 5                // pooled connections per peer
 	transportTimeout = 10 * time.Second // I/O deadline of a Raft RPC (InstallSnapshot: scaled by size)
+	// transportMaxInFlight is 1: one AppendEntries at a time per follower, no
+	// pipelining. With raft v1.8.0's pipelined transport (2 in flight, its default) a
+	// leader can hang for ever: when a follower's answer carries a newer term, the
+	// goroutine that reads the answers stops, and the one that sends may already be
+	// blocked handing it the next request; raft's Shutdown then waits for it. It was
+	// seen after a leader was paused (SIGSTOP) or cut off and came back. raft's own
+	// measurements show pipelining gains little once entries are batched.
+	transportMaxInFlight = 1
 )
 
 // A DistributedLog is a log replicated on a cluster of servers with Raft: one server,
@@ -96,16 +116,22 @@ const (
 //
 // A DistributedLog is safe for concurrent use.
 type DistributedLog struct {
-	config  Config
-	logger  *slog.Logger
-	timeout time.Duration // RaftConfig.ApplyTimeout
+	config          Config
+	logger          *slog.Logger
+	timeout         time.Duration // RaftConfig.ApplyTimeout
+	shutdownTimeout time.Duration // RaftConfig.ShutdownTimeout
 
 	data      *Log // the records: the state machine's state
 	fsm       *fsm
 	logStore  *LogStore
 	stable    *StableStore
 	snapshots *raft.FileSnapshotStore
+	transport *raft.NetworkTransport
 	raft      *raft.Raft
+
+	ready       chan struct{} // closed once the server has caught up (see Read)
+	stopCatchUp chan struct{} // closed by Close: catchUp gives up
+	catchUpDone chan struct{} // closed when catchUp has returned
 
 	closeOnce sync.Once
 	closeErr  error
@@ -133,17 +159,19 @@ func NewDistributedLog(dataDir string, c Config) (*DistributedLog, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &DistributedLog{
-		config:  c,
-		logger:  c.Logger.With("node", string(c.Raft.LocalID)),
-		timeout: c.Raft.ApplyTimeout,
-	}
-	if d.timeout <= 0 {
-		d.timeout = defaultApplyTimeout
+		config:          c,
+		logger:          c.Logger.With("node", string(c.Raft.LocalID)),
+		timeout:         cmp.Or(c.Raft.ApplyTimeout, defaultApplyTimeout),
+		shutdownTimeout: cmp.Or(c.Raft.ShutdownTimeout, defaultShutdownTimeout),
+		ready:           make(chan struct{}),
+		stopCatchUp:     make(chan struct{}),
+		catchUpDone:     make(chan struct{}),
 	}
 	if err := d.open(dataDir); err != nil {
 		return nil, errors.Join(fmt.Errorf("distributed log %s: %w", dataDir, err), d.closeStores(),
 			c.Raft.StreamLayer.Close())
 	}
+	go d.catchUp(time.Now())
 	return d, nil
 }
 
@@ -205,26 +233,27 @@ func (d *DistributedLog) open(dataDir string) error {
 		return err
 	}
 
-	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  c.Raft.StreamLayer,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  hclogger.Named("transport"),
+	d.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:          c.Raft.StreamLayer,
+		MaxPool:         transportMaxPool,
+		MaxRPCsInFlight: transportMaxInFlight,
+		Timeout:         transportTimeout,
+		Logger:          hclogger.Named("transport"),
 	})
 	// NewRaft restores the newest snapshot into the fsm before it returns.
-	if d.raft, err = raft.NewRaft(rc, d.fsm, d.logStore, d.stable, d.snapshots, transport); err != nil {
-		return errors.Join(err, transport.Close())
+	if d.raft, err = raft.NewRaft(rc, d.fsm, d.logStore, d.stable, d.snapshots, d.transport); err != nil {
+		return errors.Join(err, d.transport.Close())
 	}
 	if c.Raft.Bootstrap && !hasState {
 		config := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter,
 			ID:       c.Raft.LocalID,
-			Address:  transport.LocalAddr(), // StreamLayer.Addr(): the advertised address
+			Address:  d.transport.LocalAddr(), // StreamLayer.Addr(): the advertised address
 		}}}
 		if err := d.raft.BootstrapCluster(config).Error(); err != nil {
 			return errors.Join(fmt.Errorf("bootstrap: %w", err), d.raft.Shutdown().Error())
 		}
-		d.logger.Info("bootstrapped a new cluster", "peer", string(transport.LocalAddr()))
+		d.logger.Info("bootstrapped a new cluster", "peer", string(d.transport.LocalAddr()))
 	}
 	return nil
 }
@@ -310,11 +339,134 @@ func (d *DistributedLog) raftError(op string, err error) error {
 // follower may not have applied the newest records yet: an offset past its end is an
 // ErrOffsetOutOfRange, as on the leader. It fails if this server's data log has stopped
 // (see fsm).
+//
+// A server that has just started rebuilds its copy from its snapshot and Raft log (see
+// fsm). Until it has applied every entry the cluster had committed, and while it
+// replaces its copy with a snapshot from the leader, Read fails with ErrCatchingUp:
+// it could otherwise answer "out of range" for a record a client was told is written.
+// Ready says when that is over.
 func (d *DistributedLog) Read(off uint64) (*Record, error) {
 	if err := d.fsm.err(); err != nil {
 		return nil, err
 	}
+	select {
+	case <-d.ready:
+	default:
+		return nil, ErrCatchingUp
+	}
+	if d.fsm.restoring.Load() {
+		return nil, ErrCatchingUp
+	}
 	return d.data.Read(off)
+}
+
+// Ready returns a channel that is closed once this server has caught up with the
+// cluster after it started, and serves reads (see Read).
+func (d *DistributedLog) Ready() <-chan struct{} {
+	return d.ready
+}
+
+// catchUp closes d.ready once the server has applied every command the cluster had
+// committed when it started. It returns then, or when Close is called.
+//
+// A server learns what is committed from the leader: raft's commit index starts at 0
+// on every start and rises with the leader's AppendEntries (on the leader itself, as
+// its entries reach a majority). But a leader that has just been elected may not know
+// the latest commit yet: the leader before it may have committed entries and crashed
+// before telling anyone. It knows once an entry of its own term is committed, the
+// entry raft appends at the start of every term (Raft paper §5.4.2, §8). So catchUp
+// waits until the entry at the commit index is of the current term. That commit index
+// covers every entry this server held that was committed: the leader's log agrees with
+// ours up to at least there (§5.3, Log Matching; §5.4, Leader Completeness). What is
+// left is to wait until the fsm has applied the last command up to that index.
+func (d *DistributedLog) catchUp(started time.Time) {
+	defer close(d.catchUpDone)
+	ticker := time.NewTicker(catchUpPoll)
+	defer ticker.Stop()
+	var commit, target uint64 // commit: a commit index the leader knows to be current; 0 until then
+	for {
+		if commit == 0 {
+			c, t, err := d.currentCommit()
+			if err != nil {
+				d.logger.Warn("catching up: read the Raft log", "err", err)
+			}
+			commit, target = c, t
+		}
+		if commit > 0 && d.fsm.appliedIndex() >= target {
+			close(d.ready)
+			d.logger.Info("caught up with the cluster: serving reads", "commit_index", commit,
+				"applied_index", d.fsm.appliedIndex(), "after", time.Since(started).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-ticker.C:
+		case <-d.stopCatchUp:
+			return
+		}
+	}
+}
+
+// currentCommit returns raft's commit index if it is known to be current: the entry
+// there is of the current term (see catchUp). It returns 0 otherwise. target is the
+// index of the last command at or before it.
+func (d *DistributedLog) currentCommit() (commit, target uint64, err error) {
+	c := d.raft.CommitIndex()
+	if c == 0 {
+		return 0, 0, nil
+	}
+	term, err := d.termAt(c)
+	if err != nil || term != d.raft.CurrentTerm() {
+		return 0, 0, err
+	}
+	target, err = d.lastCommandAtOrBefore(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	return c, target, nil
+}
+
+// termAt returns the term of the entry at index: from the Raft log, or from the
+// newest snapshot if it ends there (a follower that has just installed one has no
+// entries yet). It returns 0 for an index compacted away.
+func (d *DistributedLog) termAt(index uint64) (uint64, error) {
+	var entry raft.Log
+	err := d.logStore.GetLog(index, &entry)
+	if err == nil {
+		return entry.Term, nil
+	}
+	if !errors.Is(err, raft.ErrLogNotFound) {
+		return 0, err
+	}
+	snapshots, err := d.snapshots.List()
+	if err != nil {
+		return 0, err
+	}
+	if len(snapshots) > 0 && snapshots[0].Index == index {
+		return snapshots[0].Term, nil
+	}
+	return 0, nil
+}
+
+// lastCommandAtOrBefore returns the index of the newest command (an append) in the
+// Raft log at or before index, or 0 if there is none after the newest snapshot. Other
+// entries (the one a new leader appends, configuration changes) never reach the fsm,
+// so its applied index stops at the last command before them.
+func (d *DistributedLog) lastCommandAtOrBefore(index uint64) (uint64, error) {
+	var entry raft.Log
+	for i := index; i > 0; i-- {
+		err := d.logStore.GetLog(i, &entry)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			// Compacted: what came before is in the snapshot raft restored on start.
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if entry.Type == raft.LogCommand {
+			return i, nil
+		}
+	}
+	return 0, nil
 }
 
 // Appended returns a channel closed when this server's copy of the log next changes
@@ -432,17 +584,61 @@ func (d *DistributedLog) GetServers() ([]*Server, error) {
 // Close stops this server's Raft (closing its StreamLayer, not the listener under it)
 // and closes the stores. It is idempotent. The server stays in the cluster's
 // configuration: to take it out for good, Leave first.
+//
+// Close always returns. raft's Shutdown waits for all of raft's goroutines; if they have
+// not stopped after RaftConfig.ShutdownTimeout, Close closes the StreamLayer, and with
+// it every Raft connection, which ends any of them stuck on the network, and waits as
+// long again. If raft has still not stopped, Close returns an error saying so, and the
+// stores are closed in the background once it does (a process that exits needs
+// nothing more).
 func (d *DistributedLog) Close() error {
 	d.closeOnce.Do(func() {
-		// Shutdown returns once raft's goroutines have stopped and the transport, and so
-		// the StreamLayer, is closed: nothing uses the stores any more.
-		err := d.raft.Shutdown().Error()
-		d.closeErr = errors.Join(err, d.closeStores())
-		if d.closeErr != nil {
-			d.closeErr = fmt.Errorf("close distributed log: %w", d.closeErr)
+		close(d.stopCatchUp)
+		<-d.catchUpDone
+		if err := d.shutdownRaft(); err != nil {
+			d.closeErr = fmt.Errorf("close distributed log: %w", err)
+			return
+		}
+		// Nothing uses the stores any more.
+		if err := d.closeStores(); err != nil {
+			d.closeErr = fmt.Errorf("close distributed log: %w", err)
 		}
 	})
 	return d.closeErr
+}
+
+// shutdownRaft shuts raft down, in bounded time (see Close). When raft stops in time,
+// its transport, and so the StreamLayer, is closed. When it does not, shutdownRaft
+// leaves a goroutine that closes the stores once raft stops, and returns an error.
+func (d *DistributedLog) shutdownRaft() error {
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.raft.Shutdown().Error() }()
+	select {
+	case err := <-stopped:
+		return err
+	case <-time.After(d.shutdownTimeout):
+	}
+	d.logger.Error("raft has not stopped: closing its connections", "waited", d.shutdownTimeout)
+	// The transport's Close first stops its handlers from waiting on raft, then closes
+	// the StreamLayer, whose Close waits for those handlers: it may take a moment, and
+	// is not waited for here. raft closes the transport again when it stops; that is a
+	// no-op.
+	go func() { _ = d.transport.Close() }()
+	select {
+	case err := <-stopped:
+		d.logger.Warn("raft stopped once its connections were closed")
+		return err
+	case <-time.After(d.shutdownTimeout):
+	}
+	go func() {
+		<-stopped
+		if err := d.closeStores(); err != nil {
+			d.logger.Error("close the stores after raft finally stopped", "err", err)
+		}
+	}()
+	return fmt.Errorf("raft did not stop within %s, nor %s after its connections were closed: some of its "+
+		"goroutines are stuck (send SIGQUIT for a dump); the stores stay open until they return",
+		d.shutdownTimeout, d.shutdownTimeout)
 }
 
 // closeStores closes the stores that are open.

@@ -48,14 +48,14 @@ type testNode struct {
 // StreamLayer. Node 0 bootstraps the cluster (and keeps Bootstrap set when it restarts,
 // which must change nothing); the others join through the leader.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*testNode
 	tune  func(*log.RaftConfig) // changes to testRaftConfig, or nil
 }
 
 // newCluster starts a cluster of n servers and waits until all have joined. Every
 // server still running when the test ends is closed.
-func newCluster(t *testing.T, n int, tune func(*log.RaftConfig)) *testCluster {
+func newCluster(t testing.TB, n int, tune func(*log.RaftConfig)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, tune: tune}
 	for i := range n {
@@ -135,7 +135,7 @@ func (c *testCluster) crash(nd *testNode) {
 }
 
 // copyTree copies the regular files under dir into a new directory.
-func copyTree(t *testing.T, dir string) string {
+func copyTree(t testing.TB, dir string) string {
 	t.Helper()
 	dst := testenv.TempDir(t)
 	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {

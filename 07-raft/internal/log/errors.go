@@ -33,6 +33,13 @@ var (
 	// ErrRecordTooLarge is returned by Append when the record would not fit even in an
 	// empty segment (Config.Segment.MaxStoreBytes). Nothing is written.
 	ErrRecordTooLarge = errors.New("log: record too large")
+
+	// ErrCatchingUp is returned by DistributedLog.Read while the server has not yet
+	// applied everything the cluster had committed when it started, or while it
+	// replaces its records with a snapshot from the leader. Its answer could be
+	// "not written yet" for a record that is, so it answers nothing. Retry in a moment,
+	// or read from another server.
+	ErrCatchingUp = errors.New("log: this server is catching up with the cluster and serves no reads yet")
 )
 
 // ErrOffsetOutOfRange is returned by Read when no record has the offset asked for: it is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -45,6 +46,15 @@ func encodeAppend(r *Record) ([]byte, error) {
 // it from the snapshot and the entries after it. The data log never needs fsync either;
 // the Raft log and the snapshots are what is durable.
 //
+// # Knowing how far it got
+//
+// While the data log is being rebuilt, a read of a record the server had before it
+// stopped would answer "not written yet": the wrong answer to a client that was told
+// the record is there. So the fsm counts the Raft index of the last command it applied
+// (appliedIndex), and DistributedLog serves no reads until that index reaches what the
+// cluster had committed (see DistributedLog.Read). A Restore empties the data log too,
+// so reads wait while one runs (restoring).
+//
 // # Snapshots
 //
 // Raft calls Snapshot on the goroutine that calls Apply, so nothing is appended
@@ -52,13 +62,14 @@ func encodeAppend(r *Record) ([]byte, error) {
 // therefore only captures the data log's Reader, which covers the records as they are at
 // that moment; Persist writes a header and those bytes:
 //
-//	+----------------+-----+----------------+--------------+--------------------------+
-//	| "golog-sn" (8) | ver | lowest (8, BE) | next (8, BE) | Log.Reader stream:       |
-//	|                | (1) |                |              | [length|crc|record] ...  |
-//	+----------------+-----+----------------+--------------+--------------------------+
+//	+----------------+-----+-----------------+----------------+--------------+-------------------------+
+//	| "golog-sn" (8) | ver | applied (8, BE) | lowest (8, BE) | next (8, BE) | Log.Reader stream:      |
+//	|                | (1) |                 |                |              | [length|crc|record] ... |
+//	+----------------+-----+-----------------+----------------+--------------+-------------------------+
 //
-// lowest and next say which offsets follow ([lowest, next)), so Restore can check it
-// got them all; every record carries its offset and a checksum.
+// applied is the fsm's appliedIndex at that moment. lowest and next say which offsets
+// follow ([lowest, next)), so Restore can check it got them all; every record carries
+// its offset and a checksum.
 //
 // # Failures
 //
@@ -72,9 +83,19 @@ func encodeAppend(r *Record) ([]byte, error) {
 type fsm struct {
 	log *Log
 
+	// applied is the Raft index of the last command Apply was given, whatever came of
+	// it, or the one a restored snapshot recorded. Written by raft's FSM goroutine
+	// only; read by anyone.
+	applied atomic.Uint64
+	// restoring is set while Restore replaces the data log.
+	restoring atomic.Bool
+
 	mu     sync.Mutex
 	failed error // guarded by mu; set when the data log may differ from the others'
 }
+
+// appliedIndex returns the Raft index of the last command applied (see fsm).
+func (f *fsm) appliedIndex() uint64 { return f.applied.Load() }
 
 // err returns the error that stopped the fsm, or nil.
 func (f *fsm) err() error {
@@ -97,6 +118,7 @@ var _ raft.FSM = (*fsm)(nil)
 // An error is returned, not panicked: the entry is committed and stays in the Raft log,
 // and every server fails it the same way.
 func (f *fsm) Apply(entry *raft.Log) any {
+	defer f.applied.Store(entry.Index)
 	if err := f.err(); err != nil {
 		return err
 	}
@@ -124,8 +146,8 @@ func (f *fsm) Apply(entry *raft.Log) any {
 // snapshotMagic starts every snapshot, and snapshotVersion follows it.
 const (
 	snapshotMagic      = "golog-sn"
-	snapshotVersion    = 1
-	snapshotHeaderSize = len(snapshotMagic) + 1 + 8 + 8
+	snapshotVersion    = 2
+	snapshotHeaderSize = len(snapshotMagic) + 1 + 8 + 8 + 8
 )
 
 // Snapshot captures the data log as it is now. It does no I/O.
@@ -136,6 +158,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	header := make([]byte, 0, snapshotHeaderSize)
 	header = append(header, snapshotMagic...)
 	header = append(header, snapshotVersion)
+	header = binary.BigEndian.AppendUint64(header, f.appliedIndex())
 	// The log is not appended to while Snapshot runs (see fsm), so the offsets and the
 	// reader describe the same records.
 	header = binary.BigEndian.AppendUint64(header, f.log.LowestOffset())
@@ -176,6 +199,8 @@ func (s *fsmSnapshot) Release() {}
 // (see fsm) until a Restore succeeds.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.restoring.Store(true)
+	defer f.restoring.Store(false)
 	err := f.restore(rc)
 	if err != nil {
 		err = fmt.Errorf("restore snapshot: %w", err)
@@ -192,8 +217,10 @@ func (f *fsm) restore(r io.Reader) error {
 	if string(header[:len(snapshotMagic)]) != snapshotMagic || header[len(snapshotMagic)] != snapshotVersion {
 		return fmt.Errorf("not a golog snapshot of version %d: %w", snapshotVersion, ErrCorrupt)
 	}
-	lowest := binary.BigEndian.Uint64(header[len(snapshotMagic)+1:])
-	next := binary.BigEndian.Uint64(header[len(snapshotMagic)+9:])
+	fields := header[len(snapshotMagic)+1:]
+	applied := binary.BigEndian.Uint64(fields)
+	lowest := binary.BigEndian.Uint64(fields[8:])
+	next := binary.BigEndian.Uint64(fields[16:])
 	if next < lowest {
 		return fmt.Errorf("header says offsets %d up to %d: %w", lowest, next, ErrCorrupt)
 	}
@@ -221,5 +248,6 @@ func (f *fsm) restore(r io.Reader) error {
 	if got := f.log.NextOffset(); got != next {
 		return fmt.Errorf("the snapshot ends before offset %d, at %d: %w", next, got, ErrCorrupt)
 	}
+	f.applied.Store(applied)
 	return nil
 }

@@ -170,6 +170,58 @@ func TestFSMRestoreDiscardsPreviousState(t *testing.T) {
 	}
 }
 
+// The fsm knows the Raft index of the last command it applied, through a snapshot and
+// its restore too: a restarted server uses it to tell when it has caught up.
+func TestFSMAppliedIndex(t *testing.T) {
+	f := newTestFSM(t)
+	require.Equal(t, uint64(0), f.appliedIndex())
+	applyValues(t, f, "a", "b") // at Raft indexes 1 and 2
+	require.Equal(t, uint64(2), f.appliedIndex())
+	f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte{42}})
+	require.Equal(t, uint64(7), f.appliedIndex(), "a command refused counts as applied")
+
+	snap, err := f.Snapshot()
+	require.NoError(t, err)
+	applyValues(t, f, "c") // after the snapshot
+	restored := newTestFSM(t)
+	require.NoError(t, restored.Restore(io.NopCloser(bytes.NewReader(persist(t, snap)))))
+	require.Equal(t, uint64(7), restored.appliedIndex(), "the index at the snapshot")
+}
+
+// While Restore replaces the data log it says so, and stops saying so when it is done,
+// whether it succeeds or fails.
+func TestFSMRestoringWhileRestoring(t *testing.T) {
+	source := newTestFSM(t)
+	applyValues(t, source, "a")
+	snap, err := source.Snapshot()
+	require.NoError(t, err)
+	data := persist(t, snap)
+
+	for _, tt := range []struct {
+		name    string
+		rest    []byte // what follows the first byte
+		wantErr bool
+	}{
+		{"complete snapshot", data[1:], false},
+		{"cut-off snapshot", data[1 : len(data)-1], true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newTestFSM(t)
+			r, w := io.Pipe()
+			restored := make(chan error, 1)
+			go func() { restored <- f.Restore(r) }()
+			_, err := w.Write(data[:1]) // returns once Restore reads it
+			require.NoError(t, err)
+			require.True(t, f.restoring.Load(), "restoring while Restore runs")
+			_, err = w.Write(tt.rest)
+			require.NoError(t, err)
+			require.NoError(t, w.Close())
+			require.Equal(t, tt.wantErr, <-restored != nil)
+			require.False(t, f.restoring.Load(), "restoring after Restore returned")
+		})
+	}
+}
+
 func TestFSMRestoreRefusesDamagedSnapshots(t *testing.T) {
 	source := newTestFSM(t)
 	applyValues(t, source, "a", "b", "c")

@@ -26,6 +26,12 @@ type followerLog struct {
 
 func (f followerLog) Append(*api.Record) (uint64, error) { return 0, f.notLeader }
 
+// catchingUpLog is a log on a server that has just started and has not caught up with
+// its cluster yet: it serves no reads.
+type catchingUpLog struct{ StreamingLog }
+
+func (catchingUpLog) Read(uint64) (*api.Record, error) { return nil, log.ErrCatchingUp }
+
 // fixedServers is a ServerLister with a fixed answer.
 type fixedServers struct {
 	servers []*api.Server
@@ -100,4 +106,44 @@ func TestHTTPProduceOnAFollowerIsUnavailable(t *testing.T) {
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	require.Contains(t, string(body), "the leader is a at 127.0.0.1:8400")
+}
+
+func TestHTTPProduceOnAFollowerSaysWhenToRetry(t *testing.T) {
+	srv := httptest.NewServer(NewHTTPServer(HTTPConfig{Log: followerLog{notLeader: log.ErrNotLeader{}}}))
+	t.Cleanup(srv.Close)
+
+	res, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"record": {"value": "AA"}}`))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, res.Body.Close()) })
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	require.Equal(t, "1", res.Header.Get("Retry-After"))
+}
+
+func TestReadsWhileCatchingUpAreUnavailable(t *testing.T) {
+	t.Run("gRPC Consume", func(t *testing.T) {
+		f := newFixture(t, func(l StreamingLog) StreamingLog { return catchingUpLog{l} })
+		_, err := f.client.Consume(t.Context(), &api.ConsumeRequest{Offset: 0})
+		requireCode(t, codes.Unavailable, err)
+		require.Contains(t, status.Convert(err).Message(), "catching up")
+	})
+	t.Run("gRPC ConsumeStream", func(t *testing.T) {
+		f := newFixture(t, func(l StreamingLog) StreamingLog { return catchingUpLog{l} })
+		stream, err := f.client.ConsumeStream(t.Context(), &api.ConsumeRequest{Offset: 0})
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		requireCode(t, codes.Unavailable, err)
+	})
+	t.Run("HTTP GET", func(t *testing.T) {
+		srv := httptest.NewServer(NewHTTPServer(HTTPConfig{Log: catchingUpLog{}}))
+		t.Cleanup(srv.Close)
+		res, err := http.Get(srv.URL + "/?offset=0")
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, res.Body.Close()) })
+		require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+		require.Equal(t, "1", res.Header.Get("Retry-After"))
+		require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"error":"`+log.ErrCatchingUp.Error()+`"}`, string(body))
+	})
 }

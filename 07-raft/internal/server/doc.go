@@ -41,7 +41,11 @@
 //	413 Request Entity Too Large  the body is over the limit, or the log refuses a record
 //	                              that big
 //	500 Internal Server Error     anything else; the details go to the server's log only
-//	503 Service Unavailable       the log is closed, usually because the server is stopping
+//	503 Service Unavailable       try again shortly (the response has Retry-After): the log
+//	                              is closed because the server is stopping, a write reached a
+//	                              server that is not the leader (the message names it), or
+//	                              the server is still catching up with its cluster after a
+//	                              start and serves no reads yet
 //
 // A rejected request appends nothing: the body is read and checked in full before
 // the log is touched.
@@ -73,7 +77,8 @@
 // Errors are gRPC statuses a client can act on: OUT_OF_RANGE for an offset the log
 // does not hold (with an ErrorInfo giving the log's range, see api/v1), INVALID_ARGUMENT
 // for a request without a record or a record too large, DATA_LOSS for a damaged record,
-// UNAVAILABLE when the log is closed or the server is stopping, FAILED_PRECONDITION
+// UNAVAILABLE when the log is closed, the server is stopping or it is still catching up
+// with its cluster after a start (all worth a retry), FAILED_PRECONDITION
 // (with an ErrorInfo naming the leader) for a write sent to a server that is not the
 // leader of its cluster.
 //

@@ -30,9 +30,8 @@ const DefaultMaxBodyBytes = 1 << 20
 // record that Read returns.
 //
 // The server turns these errors into HTTP statuses: a log.ErrOffsetOutOfRange from Read
-// into 404, log.ErrRecordTooLarge from Append into 413, log.ErrClosed and log.ErrNotLeader
-// into 503. Any other
-// error is a 500.
+// into 404, log.ErrRecordTooLarge from Append into 413, log.ErrClosed, log.ErrNotLeader
+// and log.ErrCatchingUp into 503. Any other error is a 500.
 type CommitLog interface {
 	Append(record *log.Record) (uint64, error)
 	Read(offset uint64) (*log.Record, error)
@@ -348,6 +347,8 @@ func fromLogError(err error) error {
 		return &httpError{http.StatusRequestEntityTooLarge, err.Error()}
 	case errors.Is(err, log.ErrClosed):
 		return &httpError{http.StatusServiceUnavailable, "the log is closed; the server is probably stopping"}
+	case errors.Is(err, log.ErrCatchingUp):
+		return &httpError{http.StatusServiceUnavailable, err.Error()}
 	}
 	return err
 }
@@ -376,8 +377,16 @@ func (s *httpServer) writeError(w http.ResponseWriter, r *http.Request, err erro
 		s.logger.Debug("request refused", "method", r.Method, "url", r.URL.String(),
 			"status", httpErr.status, "error", httpErr.message)
 	}
+	if httpErr.status == http.StatusServiceUnavailable {
+		// Every 503 here passes: the server stops, a leader is elected, a restarted
+		// server catches up. Say when to try again.
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
 	s.writeJSON(w, httpErr.status, errorResponse{Error: httpErr.message})
 }
+
+// retryAfterSeconds is the Retry-After of a 503.
+const retryAfterSeconds = "1"
 
 // writeJSON writes v as the JSON response body, followed by a newline.
 func (s *httpServer) writeJSON(w http.ResponseWriter, status int, v any) {
