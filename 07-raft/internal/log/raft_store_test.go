@@ -215,16 +215,67 @@ func TestLogStoreRestartsAtAnyIndexWhenEmpty(t *testing.T) {
 	requireIndexes(t, openLogStore(t, dir, smallSegments()), 101, 103)
 }
 
-func TestLogStoreCorruptFirstIndexFile(t *testing.T) {
+// The first-index file is all that hides the entries compacted away inside a segment,
+// so damage to it must never change what the store holds: every single-bit flip, every
+// truncation and a byte too many either open the very same store or are refused with
+// ErrCorrupt.
+func TestLogStoreFirstIndexFileDamage(t *testing.T) {
 	dir := testenv.TempDir(t)
 	s := openLogStore(t, dir, smallSegments())
 	require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
-	require.NoError(t, s.DeleteRange(1, 6))
+	require.NoError(t, s.DeleteRange(1, 6)) // first index 7, inside the segment of 5 to 8
 	require.NoError(t, s.Close())
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "first-index"), []byte{1, 2, 3}, 0o644))
+	want := raft.NewInmemStore()
+	require.NoError(t, want.StoreLogs(entries(7, 10, 1)))
+	path := filepath.Join(dir, "first-index")
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
 
-	_, err := log.NewLogStore(dir, smallSegments())
-	require.ErrorIs(t, err, log.ErrCorrupt)
+	type damage struct {
+		name    string
+		content []byte
+	}
+	var tests []damage
+	for bit := range len(good) * 8 {
+		b := bytes.Clone(good)
+		b[bit/8] ^= 1 << (bit % 8)
+		tests = append(tests, damage{fmt.Sprintf("bit %d flipped", bit), b})
+	}
+	for n := range len(good) {
+		tests = append(tests, damage{fmt.Sprintf("cut to %d bytes", n), good[:n]})
+	}
+	tests = append(tests, damage{"a byte too many", append(bytes.Clone(good), 0)})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, tt.content, 0o644))
+			c := smallSegments()
+			c.Logger = testenv.Logger(t)
+
+			s, err := log.NewLogStore(dir, c)
+
+			if err != nil {
+				require.ErrorIs(t, err, log.ErrCorrupt)
+				return
+			}
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			requireSameStore(t, want, s, 12, "opened with a damaged first-index file")
+		})
+	}
+}
+
+// A first index past the end of the log's records can only be damage.
+func TestLogStoreFirstIndexPastTheEnd(t *testing.T) {
+	t.Run("a log that holds entries", func(t *testing.T) {
+		dir := testenv.TempDir(t)
+		s := openLogStore(t, dir, smallSegments())
+		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
+		require.NoError(t, s.Close())
+		require.NoError(t, log.WriteFirstIndex(dir, 12))
+
+		_, err := log.NewLogStore(dir, smallSegments())
+
+		require.ErrorIs(t, err, log.ErrCorrupt)
+	})
 }
 
 // TestLogStoreMatchesInmemStore runs random sequences of the calls raft makes (append a
@@ -335,5 +386,24 @@ func requireSameStore(t *testing.T, want *raft.InmemStore, s *log.LogStore, upTo
 		}
 		require.NoError(t, gotErr, "%s: GetLog(%d)", step, i)
 		requireSameEntry(t, &w, &g, "%s: GetLog(%d)", step, i)
+	}
+}
+
+// BenchmarkLogStoreStoreLogs stores one small entry per StoreLogs, as a follower does
+// for each AppendEntries of one command; every call syncs to disk before it returns, so
+// this measures the fsyncs a Raft write waits for.
+func BenchmarkLogStoreStoreLogs(b *testing.B) {
+	c := log.Config{Logger: testenv.Logger(b)}
+	s, err := log.NewLogStore(testenv.TempDir(b), c)
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, s.Close()) })
+	e := &raft.Log{Type: raft.LogCommand, Term: 1, Data: bytes.Repeat([]byte{'x'}, 64)}
+	batch := []*raft.Log{e}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Index++
+		if err := s.StoreLogs(batch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
