@@ -76,14 +76,14 @@ import (
 // refuses with an error wrapping ErrCorrupt a file that is not exactly such a frame, or
 // whose index lies past the end of a log that holds records. A missing file, or an
 // index below the log's lowest offset, means the log's lowest offset: nothing is
-// hidden then.
+// hidden then. An index past the end of an empty log is what a crash can leave in the
+// middle of a restart at another index; the file is removed then (see restartAt).
 //
 // A LogStore is safe for concurrent use. Changes (StoreLogs, DeleteRange) hold a lock
 // for writing, reads (FirstIndex, LastIndex, GetLog) for reading, so a read never sees
 // half a change.
 type LogStore struct {
-	dir    string
-	config Config
+	dir string
 
 	// mu guards log and first. The Log has its own lock; mu makes a change to both the
 	// Log and first one step for readers.
@@ -125,7 +125,7 @@ func NewLogStore(dir string, c Config) (*LogStore, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open raft log store %s: %w", dir, err), l.Close())
 	}
-	return &LogStore{dir: dir, config: c, log: l, first: first}, nil
+	return &LogStore{dir: dir, log: l, first: first}, nil
 }
 
 // loadFirstIndex returns the first index of a store whose log holds [lowest, next), as
@@ -138,14 +138,18 @@ func loadFirstIndex(dir string, lowest, next uint64) (uint64, error) {
 	case !found:
 		return lowest, nil // nothing was ever compacted inside a segment
 	case index <= next:
-		// Behind the log when whole segments were removed since: below lowest, it hides
-		// nothing.
+		// Below lowest, it hides nothing: a crash can leave it so in the middle of a
+		// restart at a higher index (see restartAt).
 		return max(index, lowest), nil
 	case lowest < next:
 		return 0, fmt.Errorf("%s: first index %d is past the end of the log, which holds %d to %d: %w",
 			firstIndexFile, index, lowest, next-1, ErrCorrupt)
 	default:
-		return next, nil // past the end of an empty log: there is nothing to hide
+		// Past the end of an empty log: a restart at another index was cut short by a
+		// crash after it had removed the old segments (see restartAt). The store is
+		// empty; do the restart's last step, so that the file cannot hide entries
+		// stored from next on.
+		return next, removeFirstIndex(dir)
 	}
 }
 
@@ -254,19 +258,35 @@ func (s *LogStore) undo(start uint64) error {
 
 // restartAt replaces the empty log with a new one whose first index is index. The
 // caller holds s.mu for writing.
+//
+// The store is empty, but its files may still hold entries below s.first that raft
+// compacted away: only firstIndexFile hides them, so it must outlive them. Each step is
+// durable before the next one starts, and a crash between any two leaves a store that
+// opens empty:
+//
+//  1. The log removes its segments, oldest first (Log.restartAt). A crash leaves the
+//     newest ones; they still end at s.first, and the file hides all they hold. Once
+//     none is left, there is nothing to hide.
+//  2. The log creates its segment at index: an empty log.
+//  3. The file is removed. Left in place, it would say nothing true of the new log, and
+//     could hide the entries stored next. A crash after step 1 leaves it with an empty
+//     log: NewLogStore then finishes this step, if the file points past the log's end
+//     (an index at or below the log's start hides nothing).
+//
+// Removing the directory in one go (os.RemoveAll) would not do: it deletes files in the
+// order the directory lists them, and when that puts firstIndexFile first, a crash
+// brings the compacted entries back.
 func (s *LogStore) restartAt(index uint64) error {
-	// Remove deletes the directory, firstIndexFile included. A crash before NewLog
-	// leaves no directory, which opens as an empty store; the log then restarts again.
-	if err := s.log.Remove(); err != nil {
+	if err := s.log.restartAt(index); err != nil {
 		return fmt.Errorf("raft log store: restart at index %d: %w", index, err)
 	}
-	c := s.config
-	c.Segment.InitialOffset = index
-	l, err := NewLog(s.dir, c)
-	if err != nil {
-		return fmt.Errorf("raft log store: restart at index %d: %w", index, err)
+	s.first = index
+	if err := removeFirstIndex(s.dir); err != nil {
+		// What the file says is now unknown: stop, as the log does when it fails.
+		return fmt.Errorf("raft log store: restart at index %d: remove %s: %w",
+			index, firstIndexFile, errors.Join(err, s.log.Close()))
 	}
-	s.log, s.first = l, index
+	s.log.stepDone("removed " + firstIndexFile)
 	return nil
 }
 
@@ -442,6 +462,18 @@ func writeFirstIndex(dir string, index uint64) error {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// removeFirstIndex removes dir's firstIndexFile, if there is one, durably.
+func removeFirstIndex(dir string) error {
+	err := os.Remove(filepath.Join(dir, firstIndexFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	return syncDir(dir)
