@@ -121,6 +121,62 @@ func TestRecoverAfterCrashWithManySegments(t *testing.T) {
 	requireRecords(t, l, 0, 0, 14)
 }
 
+// Sync flushes the stores but not the indexes, so after a power loss an index file may
+// hold anything: stale entries, zeros, or nothing at all. None of it may matter: NewLog
+// rebuilds every index from its store.
+func TestIndexFilesDoNotMatter(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, index string)
+	}{
+		{"zeros", func(t *testing.T, index string) {
+			overwrite(t, index, 0, make([]byte, fileSize(t, index)))
+		}},
+		{"garbage", func(t *testing.T, index string) {
+			overwrite(t, index, 0, bytes.Repeat([]byte{0xff}, int(fileSize(t, index))))
+		}},
+		{"positions off by one", func(t *testing.T, index string) {
+			b, err := os.ReadFile(index)
+			require.NoError(t, err)
+			for e := 0; e+12 <= len(b); e += 12 {
+				b[e+11]++ // the low byte of the position
+			}
+			require.NoError(t, os.WriteFile(index, b, 0o644))
+		}},
+		{"empty", func(t *testing.T, index string) {
+			require.NoError(t, os.Truncate(index, 0))
+		}},
+		{"missing", func(t *testing.T, index string) {
+			require.NoError(t, os.Remove(index))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Ten records, three per segment: segments 0, 3, 6 and 9 (the active one).
+			c := config(0, 3*12, 0)
+			src := testenv.TempDir(t)
+			l := openLog(t, src, c)
+			appendRecords(t, l, 0, 10)
+			require.NoError(t, l.Sync())
+			dir := crashCopy(t, src)
+			indexes, err := filepath.Glob(filepath.Join(dir, "*.index"))
+			require.NoError(t, err)
+			require.Len(t, indexes, 4)
+			for _, index := range indexes {
+				tt.damage(t, index)
+			}
+
+			l = openLog(t, dir, c)
+
+			require.Equal(t, uint64(10), l.NextOffset())
+			requireRecords(t, l, 0, 0, 10)
+			appendRecords(t, l, 10, 14)
+			require.NoError(t, l.Close())
+			requireRecords(t, openLog(t, dir, c), 0, 0, 14)
+		})
+	}
+}
 func TestRecoverTornTailAcrossSegments(t *testing.T) {
 	// Nine records, three per segment: segments 0, 3 and 6, the last one full. Then a
 	// power loss: segment 9 was created, but not every write reached the disk.

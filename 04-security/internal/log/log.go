@@ -446,9 +446,10 @@ type errorReader struct{ err error }
 func (r errorReader) Read([]byte) (int, error) { return 0, r.err }
 
 // Sync makes every record appended so far durable: it flushes to stable storage
-// (fsync, and msync for the index) every segment appended to since the last Sync, and
-// the directory if segments were created. It returns when that is done; a Sync with
-// nothing to flush costs nothing. After Close it returns ErrClosed.
+// (fsync) the store of every segment appended to since the last Sync, and the directory
+// if segments were created. Indexes are not flushed: NewLog rebuilds them from the
+// stores. It returns when that is done; a Sync with nothing to flush costs nothing.
+// After Close it returns ErrClosed.
 //
 // Appends wait while Sync runs; reads do not.
 func (l *Log) Sync() error {

@@ -135,9 +135,15 @@ func (s *segment) read(off uint64) ([]byte, error) {
 	return s.store.read(pos, end)
 }
 
-// sync flushes the segment's store and index to stable storage.
+// sync flushes the segment's store to stable storage.
+//
+// Not the index: NewLog rebuilds every index from its store whenever it opens a
+// segment, after a crash as after a clean close (each entry is rewritten from the
+// frames the store holds, and their number is the index's length), so what an index
+// file holds on disk never matters. Flushing it (msync, then fsync) would double the
+// cost of every Sync and buy nothing.
 func (s *segment) sync() error {
-	return errors.Join(s.store.sync(), s.index.sync())
+	return s.store.sync()
 }
 
 // seal is called when the segment stops being the active one: its index is trimmed to
@@ -147,8 +153,8 @@ func (s *segment) seal() error {
 	return s.index.trim()
 }
 
-// close flushes the segment if it has unsynced appends, and closes its files; the index
-// file is trimmed to its entries.
+// close flushes the segment's store if it has unsynced appends, and closes its files;
+// the index file is trimmed to its entries.
 func (s *segment) close() error {
 	var err error
 	if s.unsynced {

@@ -58,14 +58,15 @@
 //
 // Append writes the record's frame to the store with one write call, then its index
 // entry. When Append returns, the record is in the operating system's hands: it
-// survives the process crashing. Sync flushes to the disk (fsync) every segment written
-// since the last Sync, so that the records survive a power loss too; Close does the
-// same.
+// survives the process crashing. Sync flushes to the disk (fsync) the store of every
+// segment written since the last Sync, so that the records survive a power loss too;
+// Close does the same.
 //
 // The store is the truth; the index is derived from it. NewLog reads every store and
 // checks every frame's checksum, and rebuilds each index from the frames it finds, so an
 // index left at its pre-allocated size by a crash, or pointing past the end of its store,
-// is never trusted. Opening is therefore a read of the whole log.
+// is never trusted. Opening is therefore a read of the whole log. It is also why Sync
+// does not flush the indexes: what they hold on disk never matters.
 //
 // A write cut short by a crash leaves a torn tail: a last frame that is incomplete or
 // fails its checksum, possibly followed by garbage or zeros; after a power loss, also a

@@ -19,7 +19,9 @@ var (
 	// NewLog returns it when intact records follow a damaged frame, or a gap between
 	// segments; damage with nothing intact after it is a torn write, which is cut
 	// instead (see the package documentation). Read returns it for a frame damaged after
-	// the log was opened, and Scanner for a damaged stream.
+	// the log was opened, and Scanner for a damaged stream. NewLogStore returns it for a
+	// first-index file that fails its checksum or points past the end of the log, and
+	// GetLog for an entry that does not decode.
 	ErrCorrupt = errors.New("log: corrupt data")
 
 	// ErrInUse is returned by NewLog when another Log, in this process or another one,

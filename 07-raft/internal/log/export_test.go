@@ -2,8 +2,9 @@ package log
 
 import "github.com/hashicorp/raft"
 
-// Test-only access to a DistributedLog's insides, for the tests in package log_test
-// that force snapshots and look at the Raft log.
+// Test-only access to the insides of a DistributedLog and a LogStore, for the tests in
+// package log_test that force snapshots, look at the Raft log, and crash the log store
+// between two changes to its files.
 
 // Raft returns d's raft.Raft.
 func (d *DistributedLog) Raft() *raft.Raft { return d.raft }
@@ -23,3 +24,15 @@ func (d *DistributedLog) LockData() (unlock func()) {
 
 // SetRestoring makes d behave as while it restores a snapshot, or not.
 func (d *DistributedLog) SetRestoring(on bool) { d.fsm.restoring.Store(on) }
+
+// AfterEachStep makes s call step after each change to its files that TruncateFrom
+// (DeleteRange of the newest entries) and a restart at another index (StoreLogs on an
+// empty store) make, with what was done. Call it before using s.
+func (s *LogStore) AfterEachStep(step func(done string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log.afterStep = step
+}
+
+// WriteFirstIndex writes the first-index file of the log store in dir.
+var WriteFirstIndex = writeFirstIndex

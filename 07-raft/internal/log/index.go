@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/tysonmote/gommap"
-	"golang.org/x/sys/unix"
 )
 
 // An index file is an array of fixed-width entries, one per record of the segment, in
@@ -36,6 +35,7 @@ const (
 // The file is sized up front for every entry the segment may hold, and mapped whole:
 // a mapping cannot grow. So the file's size says nothing about how many entries are in
 // use; n does, and the index is rebuilt from the store whenever a segment is opened.
+// For the same reason an index is never flushed to disk (see segment.sync).
 //
 // An index has no lock of its own. The Log's mutex serialises append, trim and close
 // with everything else; entry may run concurrently with other calls to entry.
@@ -153,14 +153,6 @@ func (i *index) append(pos uint64) {
 	i.n++
 }
 
-// sync flushes the mapping to the file and the file to stable storage.
-func (i *index) sync() error {
-	if i.mmap == nil {
-		return i.file.Sync()
-	}
-	return errors.Join(unix.Msync(i.mmap, unix.MS_SYNC), i.file.Sync())
-}
-
 // trim shrinks the file to the entries in use and maps it again. It is done when a
 // segment stops being the active one, so that old segments do not keep the disk space
 // reserved for entries they will never get. Afterwards the index is full: len == cap.
@@ -179,8 +171,8 @@ func (i *index) trim() error {
 }
 
 // close unmaps the index, shrinks the file to the entries in use, so that a cleanly
-// closed index is exactly n entries long, and closes it. It does not flush: the caller
-// syncs first if it needs to.
+// closed index is exactly n entries long, and closes it. It does not flush: an index
+// is rebuilt from its store on open.
 func (i *index) close() error {
 	var errs []error
 	if i.mmap != nil {

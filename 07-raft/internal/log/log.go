@@ -36,6 +36,12 @@ type Log struct {
 	// by mu held for reading together with syncMu. Lock order: mu, then syncMu.
 	syncMu      sync.Mutex
 	dirUnsynced bool // segment files were created since the last Sync
+
+	// afterStep, when not nil, is called after each change to the files that
+	// TruncateFrom and restartAt make, with what was done: a test copies the directory
+	// there to see what a crash at that moment leaves. Only tests set it, before they
+	// use the log.
+	afterStep func(done string)
 }
 
 // NewLog opens the log stored in dir, creating dir and an empty log if needed.
@@ -443,6 +449,7 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 			return fmt.Errorf("remove segment %d: %w", s.base, err)
 		}
 		l.segments = l.segments[:len(l.segments)-1]
+		l.stepDone(fmt.Sprintf("removed segment %d", s.base))
 	}
 	s := l.segments[i] // s.base <= off < s.next()
 	pos, err := s.index.entry(off - s.base)
@@ -452,6 +459,7 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 	if err := s.store.cut(pos); err != nil {
 		return fmt.Errorf("cut segment %d: %w", s.base, err)
 	}
+	l.stepDone(fmt.Sprintf("cut segment %d at offset %d", s.base, off))
 	// Reopen the segment the way NewLog does, so that an old (sealed) segment gets an
 	// index with room again.
 	l.segments = l.segments[:i]
@@ -479,6 +487,65 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 	}
 	l.dirUnsynced = false
 	return nil
+}
+
+// restartAt removes every record and starts the log again, empty, at offset off, in the
+// same directory (files that are not segments are left alone). It is Reset at an offset
+// of the caller's choice, with the segments removed in the opposite order, for the Raft
+// log store (see LogStore.restartAt): oldest first, with the directory synced after
+// each removal, so that a crash half-way leaves the newest segments, and the log still
+// ends where it did until its last segment is gone. The new segment is then created and
+// the directory synced. Waiters on Appended are woken; Readers created before fail with
+// ErrClosed. If restartAt fails the log is left closed, since what is on disk is then
+// unknown; reopen it with NewLog.
+func (l *Log) restartAt(off uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if err := l.restartAtLocked(off); err != nil {
+		return fmt.Errorf("restart log %s at offset %d, which is now closed: %w",
+			l.dir, off, errors.Join(err, l.closeLocked()))
+	}
+	l.config.Logger.Debug("log restarted", "segment", off, "offset", off)
+	close(l.appended)
+	l.appended = make(chan struct{})
+	return nil
+}
+
+// restartAtLocked does the work of restartAt. The caller holds l.mu for writing; on
+// error it closes the log.
+func (l *Log) restartAtLocked(off uint64) error {
+	for len(l.segments) > 0 {
+		s := l.segments[0]
+		if err := s.remove(); err != nil {
+			return fmt.Errorf("remove segment %d: %w", s.base, err)
+		}
+		l.segments = l.segments[1:]
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+		l.stepDone(fmt.Sprintf("removed segment %d", s.base))
+	}
+	s, err := newSegment(l.dir, off, l.config.maxEntries())
+	if err != nil {
+		return fmt.Errorf("create segment %d: %w", off, err)
+	}
+	l.segments = []*segment{s}
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	l.dirUnsynced = false
+	l.stepDone(fmt.Sprintf("created segment %d", off))
+	return nil
+}
+
+// stepDone tells afterStep, if set, that a step of TruncateFrom or restartAt is done.
+func (l *Log) stepDone(done string) {
+	if l.afterStep != nil {
+		l.afterStep(done)
+	}
 }
 
 // Reader returns a reader of the whole log as it is now: the bytes of every segment's
@@ -528,9 +595,10 @@ type errorReader struct{ err error }
 func (r errorReader) Read([]byte) (int, error) { return 0, r.err }
 
 // Sync makes every record appended so far durable: it flushes to stable storage
-// (fsync, and msync for the index) every segment appended to since the last Sync, and
-// the directory if segments were created. It returns when that is done; a Sync with
-// nothing to flush costs nothing. After Close it returns ErrClosed.
+// (fsync) the store of every segment appended to since the last Sync, and the directory
+// if segments were created. Indexes are not flushed: NewLog rebuilds them from the
+// stores. It returns when that is done; a Sync with nothing to flush costs nothing.
+// After Close it returns ErrClosed.
 //
 // Appends wait while Sync runs; reads do not.
 func (l *Log) Sync() error {

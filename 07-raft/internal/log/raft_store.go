@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -60,16 +61,29 @@ import (
 // A Log removes only whole segments (Truncate). When raft compacts up to an index in
 // the middle of a segment, the entries below it stay in the file but are gone for raft:
 // the first index kept is written to the file firstIndexFile, and FirstIndex, GetLog
-// and DeleteRange go by it. The file is replaced atomically (write, fsync, rename), so
-// it survives a crash. On open it is clamped to the records the log holds: after the
-// log has removed whole segments, or restarted elsewhere, the file is behind or gone.
+// and DeleteRange go by it. That file is all that keeps compacted entries hidden, so it
+// is checked like a record: it is one frame of a store file (see the package
+// documentation), whose payload is a version byte and the index:
+//
+//	byte  size  field
+//	0     4     length of the payload: 9
+//	4     4     CRC-32C (Castagnoli) of the length field followed by the payload
+//	8     1     version: firstIndexVersion
+//	9     8     first index
+//
+// All numbers are big-endian. The file is replaced atomically (write, fsync, rename,
+// fsync of the directory), so a crash leaves the old file or the new one. NewLogStore
+// refuses with an error wrapping ErrCorrupt a file that is not exactly such a frame, or
+// whose index lies past the end of a log that holds records. A missing file, or an
+// index below the log's lowest offset, means the log's lowest offset: nothing is
+// hidden then. An index past the end of an empty log is what a crash can leave in the
+// middle of a restart at another index; the file is removed then (see restartAt).
 //
 // A LogStore is safe for concurrent use. Changes (StoreLogs, DeleteRange) hold a lock
 // for writing, reads (FirstIndex, LastIndex, GetLog) for reading, so a read never sees
 // half a change.
 type LogStore struct {
-	dir    string
-	config Config
+	dir string
 
 	// mu guards log and first. The Log has its own lock; mu makes a change to both the
 	// Log and first one step for readers.
@@ -91,9 +105,13 @@ const logEntryVersion = 1
 // logEntryHeaderSize is the size of an encoded entry without its data and extensions.
 const logEntryHeaderSize = 1 + 1 + 8 + 8 + 8 + 4 + 4 + 4
 
-// firstIndexFile holds the lowest index raft may read, 8 bytes big-endian, when
-// compaction ended in the middle of a segment (see LogStore).
-const firstIndexFile = "first-index"
+// firstIndexFile holds the lowest index raft may read when compaction ended in the
+// middle of a segment, in the format shown at LogStore.
+const (
+	firstIndexFile        = "first-index"
+	firstIndexVersion     = 1
+	firstIndexPayloadSize = 1 + 8
+)
 
 // NewLogStore opens the Raft log store in dir, creating it if needed. c configures
 // the segments; c.Segment.InitialOffset is ignored: a new store starts at index 1.
@@ -103,14 +121,36 @@ func NewLogStore(dir string, c Config) (*LogStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log store: %w", err)
 	}
-	first, err := readFirstIndex(dir)
+	first, err := loadFirstIndex(dir, l.LowestOffset(), l.NextOffset())
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open raft log store: %w", err), l.Close())
+		return nil, errors.Join(fmt.Errorf("open raft log store %s: %w", dir, err), l.Close())
 	}
-	// The file may be missing (nothing was ever compacted inside a segment) or behind
-	// the log (whole segments were removed since); it is never trusted past the records.
-	first = min(max(first, l.LowestOffset()), l.NextOffset())
-	return &LogStore{dir: dir, config: c, log: l, first: first}, nil
+	return &LogStore{dir: dir, log: l, first: first}, nil
+}
+
+// loadFirstIndex returns the first index of a store whose log holds [lowest, next), as
+// dir's firstIndexFile says (see LogStore).
+func loadFirstIndex(dir string, lowest, next uint64) (uint64, error) {
+	index, found, err := readFirstIndex(dir)
+	switch {
+	case err != nil:
+		return 0, err
+	case !found:
+		return lowest, nil // nothing was ever compacted inside a segment
+	case index <= next:
+		// Below lowest, it hides nothing: a crash can leave it so in the middle of a
+		// restart at a higher index (see restartAt).
+		return max(index, lowest), nil
+	case lowest < next:
+		return 0, fmt.Errorf("%s: first index %d is past the end of the log, which holds %d to %d: %w",
+			firstIndexFile, index, lowest, next-1, ErrCorrupt)
+	default:
+		// Past the end of an empty log: a restart at another index was cut short by a
+		// crash after it had removed the old segments (see restartAt). The store is
+		// empty; do the restart's last step, so that the file cannot hide entries
+		// stored from next on.
+		return next, removeFirstIndex(dir)
+	}
 }
 
 // FirstIndex returns the index of the oldest entry, or 0 if the store is empty.
@@ -218,19 +258,35 @@ func (s *LogStore) undo(start uint64) error {
 
 // restartAt replaces the empty log with a new one whose first index is index. The
 // caller holds s.mu for writing.
+//
+// The store is empty, but its files may still hold entries below s.first that raft
+// compacted away: only firstIndexFile hides them, so it must outlive them. Each step is
+// durable before the next one starts, and a crash between any two leaves a store that
+// opens empty:
+//
+//  1. The log removes its segments, oldest first (Log.restartAt). A crash leaves the
+//     newest ones; they still end at s.first, and the file hides all they hold. Once
+//     none is left, there is nothing to hide.
+//  2. The log creates its segment at index: an empty log.
+//  3. The file is removed. Left in place, it would say nothing true of the new log, and
+//     could hide the entries stored next. A crash after step 1 leaves it with an empty
+//     log: NewLogStore then finishes this step, if the file points past the log's end
+//     (an index at or below the log's start hides nothing).
+//
+// Removing the directory in one go (os.RemoveAll) would not do: it deletes files in the
+// order the directory lists them, and when that puts firstIndexFile first, a crash
+// brings the compacted entries back.
 func (s *LogStore) restartAt(index uint64) error {
-	// Remove deletes the directory, firstIndexFile included. A crash before NewLog
-	// leaves no directory, which opens as an empty store; the log then restarts again.
-	if err := s.log.Remove(); err != nil {
+	if err := s.log.restartAt(index); err != nil {
 		return fmt.Errorf("raft log store: restart at index %d: %w", index, err)
 	}
-	c := s.config
-	c.Segment.InitialOffset = index
-	l, err := NewLog(s.dir, c)
-	if err != nil {
-		return fmt.Errorf("raft log store: restart at index %d: %w", index, err)
+	s.first = index
+	if err := removeFirstIndex(s.dir); err != nil {
+		// What the file says is now unknown: stop, as the log does when it fails.
+		return fmt.Errorf("raft log store: restart at index %d: remove %s: %w",
+			index, firstIndexFile, errors.Join(err, s.log.Close()))
 	}
-	s.log, s.first = l, index
+	s.log.stepDone("removed " + firstIndexFile)
 	return nil
 }
 
@@ -360,19 +416,33 @@ func cutField(b []byte) (field, rest []byte, ok bool) {
 	return field, b[n:], true
 }
 
-// readFirstIndex returns the index in dir's firstIndexFile, or 0 if there is none.
-func readFirstIndex(dir string) (uint64, error) {
+// readFirstIndex returns the index in dir's firstIndexFile; found is false if there is
+// no such file. A file that is not what writeFirstIndex writes is an error wrapping
+// ErrCorrupt.
+func readFirstIndex(dir string) (index uint64, found bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, firstIndexFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if len(b) != 8 {
-		return 0, fmt.Errorf("%s: %d bytes, want 8: %w", firstIndexFile, len(b), ErrCorrupt)
+	payload, ok := decodeFrame(b)
+	if !ok || len(payload) != firstIndexPayloadSize {
+		return 0, false, fmt.Errorf("%s: %d bytes that are not a first index: %w", firstIndexFile, len(b), ErrCorrupt)
 	}
-	return binary.BigEndian.Uint64(b), nil
+	if payload[0] != firstIndexVersion {
+		return 0, false, fmt.Errorf("%s: unknown version %d: %w", firstIndexFile, payload[0], ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(payload[1:]), true, nil
+}
+
+// encodeFirstIndex returns the content of a firstIndexFile holding index.
+func encodeFirstIndex(index uint64) []byte {
+	payload := binary.BigEndian.AppendUint64([]byte{firstIndexVersion}, index)
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	b = binary.BigEndian.AppendUint32(b, frameChecksum(b, payload))
+	return append(b, payload...)
 }
 
 // writeFirstIndex replaces dir's firstIndexFile with one holding index, durably and
@@ -384,7 +454,7 @@ func writeFirstIndex(dir string, index uint64) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(binary.BigEndian.AppendUint64(nil, index))
+	_, err = f.Write(encodeFirstIndex(index))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -392,6 +462,18 @@ func writeFirstIndex(dir string, index uint64) error {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// removeFirstIndex removes dir's firstIndexFile, if there is one, durably.
+func removeFirstIndex(dir string) error {
+	err := os.Remove(filepath.Join(dir, firstIndexFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	return syncDir(dir)

@@ -215,16 +215,212 @@ func TestLogStoreRestartsAtAnyIndexWhenEmpty(t *testing.T) {
 	requireIndexes(t, openLogStore(t, dir, smallSegments()), 101, 103)
 }
 
-func TestLogStoreCorruptFirstIndexFile(t *testing.T) {
+// The first-index file is all that hides the entries compacted away inside a segment,
+// so damage to it must never change what the store holds: every single-bit flip, every
+// truncation and a byte too many either open the very same store or are refused with
+// ErrCorrupt.
+func TestLogStoreFirstIndexFileDamage(t *testing.T) {
 	dir := testenv.TempDir(t)
 	s := openLogStore(t, dir, smallSegments())
 	require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
-	require.NoError(t, s.DeleteRange(1, 6))
+	require.NoError(t, s.DeleteRange(1, 6)) // first index 7, inside the segment of 5 to 8
 	require.NoError(t, s.Close())
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "first-index"), []byte{1, 2, 3}, 0o644))
+	want := raft.NewInmemStore()
+	require.NoError(t, want.StoreLogs(entries(7, 10, 1)))
+	path := filepath.Join(dir, "first-index")
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
 
-	_, err := log.NewLogStore(dir, smallSegments())
-	require.ErrorIs(t, err, log.ErrCorrupt)
+	type damage struct {
+		name    string
+		content []byte
+	}
+	var tests []damage
+	for bit := range len(good) * 8 {
+		b := bytes.Clone(good)
+		b[bit/8] ^= 1 << (bit % 8)
+		tests = append(tests, damage{fmt.Sprintf("bit %d flipped", bit), b})
+	}
+	for n := range len(good) {
+		tests = append(tests, damage{fmt.Sprintf("cut to %d bytes", n), good[:n]})
+	}
+	tests = append(tests, damage{"a byte too many", append(bytes.Clone(good), 0)})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, tt.content, 0o644))
+			c := smallSegments()
+			c.Logger = testenv.Logger(t)
+
+			s, err := log.NewLogStore(dir, c)
+
+			if err != nil {
+				require.ErrorIs(t, err, log.ErrCorrupt)
+				return
+			}
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			requireSameStore(t, want, s, 12, "opened with a damaged first-index file")
+		})
+	}
+}
+
+// compactedStores are stores holding entries first to 10 in which raft compacted
+// entries away (DeleteRange of the oldest) that stay in the files, below the first
+// index: only the first-index file hides them. Segments hold four entries and start at
+// 1, 5 and 9. Each opens its store in dir.
+var compactedStores = []struct {
+	name  string
+	first uint64
+	open  func(t *testing.T, dir string) *log.LogStore
+}{
+	{"nothing compacted", 1, func(t *testing.T, dir string) *log.LogStore {
+		s := openLogStore(t, dir, smallSegments())
+		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
+		return s
+	}},
+	{"compacted inside a segment", 7, func(t *testing.T, dir string) *log.LogStore {
+		// The segment of 1 to 4 goes; 5 and 6 stay in the files.
+		s := openLogStore(t, dir, smallSegments())
+		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
+		require.NoError(t, s.DeleteRange(1, 6))
+		return s
+	}},
+	{"compacted over several segments", 9, func(t *testing.T, dir string) *log.LogStore {
+		// As a crash leaves it between writing the first index (9) and removing the old
+		// segments: 1 to 8 stay in the files.
+		s := openLogStore(t, dir, smallSegments())
+		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
+		require.NoError(t, s.Close())
+		require.NoError(t, log.WriteFirstIndex(dir, 9))
+		return openLogStore(t, dir, smallSegments())
+	}},
+}
+
+// A first index past the end of the log's records can only be damage; past the end of
+// an empty log, it is what a restart cut short leaves (see TestLogStoreRestartCrashPoints),
+// and must not hide the entries stored next.
+func TestLogStoreFirstIndexPastTheEnd(t *testing.T) {
+	t.Run("a log that holds entries", func(t *testing.T) {
+		dir := testenv.TempDir(t)
+		s := openLogStore(t, dir, smallSegments())
+		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
+		require.NoError(t, s.Close())
+		require.NoError(t, log.WriteFirstIndex(dir, 12))
+
+		_, err := log.NewLogStore(dir, smallSegments())
+
+		require.ErrorIs(t, err, log.ErrCorrupt)
+	})
+	t.Run("an empty log", func(t *testing.T) {
+		dir := testenv.TempDir(t)
+		require.NoError(t, openLogStore(t, dir, smallSegments()).Close())
+		require.NoError(t, log.WriteFirstIndex(dir, 7))
+
+		s := openLogStore(t, dir, smallSegments())
+
+		requireIndexes(t, s, 0, 0)
+		require.NoError(t, s.StoreLogs(entries(1, 3, 1)))
+		require.NoError(t, s.Close())
+		requireSameStore(t, storeWith(t, entries(1, 3, 1)), openLogStore(t, dir, smallSegments()), 8, "reopened")
+	})
+}
+
+// A crashPoint is the directory of a store as a crash at one moment leaves it.
+type crashPoint struct {
+	when string
+	dir  string
+}
+
+// recordCrashPoints makes s add to points a crash copy of dir after every change to
+// its files.
+func recordCrashPoints(t *testing.T, s *log.LogStore, dir string, points *[]crashPoint) {
+	t.Helper()
+	s.AfterEachStep(func(done string) {
+		*points = append(*points, crashPoint{"after " + done, crashCopy(t, dir)})
+	})
+}
+
+// storeWith returns a reference store holding es.
+func storeWith(t *testing.T, es []*raft.Log) *raft.InmemStore {
+	t.Helper()
+	s := raft.NewInmemStore()
+	if len(es) > 0 {
+		require.NoError(t, s.StoreLogs(es))
+	}
+	return s
+}
+
+// Once DeleteRange of every entry returns, raft takes the store for empty. A crash at
+// any point of the deletion leaves either what raft had, or a prefix of it (the newest
+// entries go first), or the empty store; never the entries compacted before.
+func TestLogStoreDeleteEverythingCrashPoints(t *testing.T) {
+	for _, tt := range compactedStores {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testenv.TempDir(t)
+			s := tt.open(t, dir)
+			requireIndexes(t, s, tt.first, 10)
+			points := []crashPoint{{"before DeleteRange", crashCopy(t, dir)}}
+			recordCrashPoints(t, s, dir, &points)
+
+			require.NoError(t, s.DeleteRange(tt.first, 10))
+
+			points = append(points, crashPoint{"after DeleteRange returned", crashCopy(t, dir)})
+			for i, p := range points {
+				t.Run(p.when, func(t *testing.T) {
+					s := openLogStore(t, p.dir, smallSegments())
+					last, err := s.LastIndex()
+					require.NoError(t, err)
+					if i == len(points)-1 {
+						require.Zero(t, last, "LastIndex once DeleteRange has returned")
+					}
+					want := raft.NewInmemStore()
+					if last != 0 {
+						want = storeWith(t, entries(tt.first, last, 1))
+					}
+					requireSameStore(t, want, s, 12, p.when)
+				})
+			}
+		})
+	}
+}
+
+// When StoreLogs meets an empty store at another index than the next one, the store
+// starts again at that index (after raft installs a snapshot). A crash at any point of
+// that restart leaves the empty store or the new one, never the compacted entries; and
+// raft can go on from there: store the entries again and find them after a reopen.
+func TestLogStoreRestartCrashPoints(t *testing.T) {
+	for _, tt := range compactedStores {
+		for _, at := range []uint64{1, 2, 5, 8, 101} {
+			t.Run(fmt.Sprintf("%s, restart at %d", tt.name, at), func(t *testing.T) {
+				dir := testenv.TempDir(t)
+				s := tt.open(t, dir)
+				require.NoError(t, s.DeleteRange(tt.first, 10))
+				requireIndexes(t, s, 0, 0)
+				points := []crashPoint{{"before StoreLogs", crashCopy(t, dir)}}
+				recordCrashPoints(t, s, dir, &points)
+				batch := entries(at, at+2, 7)
+
+				require.NoError(t, s.StoreLogs(batch))
+
+				points = append(points, crashPoint{"after StoreLogs returned", crashCopy(t, dir)})
+				want := storeWith(t, batch)
+				upTo := max(at+2, 10) + 2
+				for i, p := range points {
+					t.Run(p.when, func(t *testing.T) {
+						s := openLogStore(t, p.dir, smallSegments())
+						if i < len(points)-1 {
+							// Every step comes before the entries are appended: the store
+							// is still empty, at whatever index.
+							requireSameStore(t, raft.NewInmemStore(), s, upTo, p.when+": the empty store")
+							require.NoError(t, s.StoreLogs(batch), "raft stores the entries again")
+						}
+						requireSameStore(t, want, s, upTo, p.when+": after StoreLogs")
+						require.NoError(t, s.Close())
+						requireSameStore(t, want, openLogStore(t, p.dir, smallSegments()), upTo, p.when+": reopened")
+					})
+				}
+			})
+		}
+	}
 }
 
 // TestLogStoreMatchesInmemStore runs random sequences of the calls raft makes (append a
@@ -335,5 +531,24 @@ func requireSameStore(t *testing.T, want *raft.InmemStore, s *log.LogStore, upTo
 		}
 		require.NoError(t, gotErr, "%s: GetLog(%d)", step, i)
 		requireSameEntry(t, &w, &g, "%s: GetLog(%d)", step, i)
+	}
+}
+
+// BenchmarkLogStoreStoreLogs stores one small entry per StoreLogs, as a follower does
+// for each AppendEntries of one command; every call syncs to disk before it returns, so
+// this measures the fsyncs a Raft write waits for.
+func BenchmarkLogStoreStoreLogs(b *testing.B) {
+	c := log.Config{Logger: testenv.Logger(b)}
+	s, err := log.NewLogStore(testenv.TempDir(b), c)
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, s.Close()) })
+	e := &raft.Log{Type: raft.LogCommand, Term: 1, Data: bytes.Repeat([]byte{'x'}, 64)}
+	batch := []*raft.Log{e}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Index++
+		if err := s.StoreLogs(batch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
