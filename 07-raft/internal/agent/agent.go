@@ -118,6 +118,10 @@ type Config struct {
 	// that come from this Config (LocalID, StreamLayer, Bootstrap) are set after it
 	// and override it.
 	RaftTune func(*log.RaftConfig)
+	// RaftDial, if set, opens the TCP connections this server's Raft opens to the
+	// others, in place of a net.Dialer (log.StreamLayerConfig.Dial). Tests use it to
+	// cut a server off from the others; leave it nil otherwise.
+	RaftDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // An Agent is one server of the cluster: a log replicated with Raft, served over gRPC
@@ -315,6 +319,7 @@ func (a *Agent) openLog() error {
 		PeerTLSConfig:   a.config.PeerTLSConfig,
 		ServerNames:     peerNames,
 		AdvertiseAddr:   a.rpcAddr,
+		Dial:            a.config.RaftDial,
 		Logger:          a.logger,
 	})
 	if err != nil {
