@@ -99,6 +99,14 @@ type Config struct {
 	ACLModelFile  string
 	ACLPolicyFile string
 
+	// RemoveFailedAfter is how long a server must stay failed, as the leader's gossip
+	// sees it, before the leader removes it from the Raft configuration; and it is
+	// removed then only if the servers left still make a quorum of healthy voters. A
+	// server that leaves gracefully is removed at once, and one that comes back is a
+	// voter again at once. Zero or less means DefaultRemoveFailedAfter (5 minutes);
+	// see there why it is long. Tests shorten it.
+	RemoveFailedAfter time.Duration
+
 	// Logger receives the logs of every part of the agent, with the key node. Nil
 	// discards them.
 	Logger *slog.Logger
@@ -110,6 +118,10 @@ type Config struct {
 	// that come from this Config (LocalID, StreamLayer, Bootstrap) are set after it
 	// and override it.
 	RaftTune func(*log.RaftConfig)
+	// RaftDial, if set, opens the TCP connections this server's Raft opens to the
+	// others, in place of a net.Dialer (log.StreamLayerConfig.Dial). Tests use it to
+	// cut a server off from the others; leave it nil otherwise.
+	RaftDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // An Agent is one server of the cluster: a log replicated with Raft, served over gRPC
@@ -307,6 +319,7 @@ func (a *Agent) openLog() error {
 		PeerTLSConfig:   a.config.PeerTLSConfig,
 		ServerNames:     peerNames,
 		AdvertiseAddr:   a.rpcAddr,
+		Dial:            a.config.RaftDial,
 		Logger:          a.logger,
 	})
 	if err != nil {
@@ -424,7 +437,11 @@ func (a *Agent) serveHTTP() error {
 // servers, and joins the cluster through StartJoinAddrs. The RPC address goes out in
 // the rpc_addr tag: it is where the others reach this server's gRPC and Raft.
 func (a *Agent) joinCluster() error {
-	a.voters = &voters{log: a.dlog, self: a.config.NodeName, logger: a.logger}
+	removeFailedAfter := a.config.RemoveFailedAfter
+	if removeFailedAfter <= 0 {
+		removeFailedAfter = DefaultRemoveFailedAfter
+	}
+	a.voters = newVoters(a.dlog, a.config.NodeName, removeFailedAfter, a.logger)
 	m, err := discovery.New(a.voters, discovery.Config{
 		NodeName:       a.config.NodeName,
 		BindAddr:       a.config.BindAddr,
@@ -441,9 +458,8 @@ func (a *Agent) joinCluster() error {
 	return nil
 }
 
-// watchLeadership starts a goroutine that reconciles the Raft configuration with the
-// gossip membership whenever this server becomes the leader, and every
-// reconcileInterval while it stays leader (see voters).
+// watchLeadership starts a goroutine that follows this server's leadership and, while
+// it leads, reconciles the Raft configuration with the gossip membership (voters.run).
 func (a *Agent) watchLeadership() error {
 	changes, stopChanges := a.dlog.LeadershipChanges()
 	a.watchStop = make(chan struct{})
@@ -451,32 +467,7 @@ func (a *Agent) watchLeadership() error {
 	go func() {
 		defer close(a.watchDone)
 		defer stopChanges()
-		ticker := time.NewTicker(reconcileInterval)
-		defer ticker.Stop()
-		leading := false
-		for {
-			select {
-			case now := <-changes:
-				if !now {
-					if leading {
-						a.logger.Info("no longer the leader")
-					}
-					leading = false
-					continue
-				}
-				leading = true
-				a.logger.Info("became the leader")
-			case <-ticker.C:
-				if !leading {
-					continue
-				}
-			case <-a.watchStop:
-				return
-			}
-			if err := a.voters.reconcile(); err != nil {
-				a.logger.Warn("reconcile the Raft configuration with the gossip membership", "err", err)
-			}
-		}
+		a.voters.run(changes, a.watchStop)
 	}()
 	return nil
 }
@@ -510,7 +501,8 @@ func (a *Agent) Stopped() <-chan struct{} { return a.stopped }
 //     configuration without it: of a cluster of two, the one left could otherwise
 //     never win a majority.
 //  2. It leaves the gossip cluster: the others see a leave rather than a failure, and
-//     their leader removes this server from the Raft configuration.
+//     their leader removes this server from the Raft configuration at once (a failed
+//     server would stay a voter for RemoveFailedAfter).
 //  3. It stops the HTTP and gRPC servers: ConsumeStreams end at once, other requests
 //     get a few seconds to finish. Stopping gRPC closes its listener, and a cmux
 //     listener's Close closes the shared port under it, Raft's side included. That is

@@ -52,6 +52,10 @@ type StreamLayerConfig struct {
 	// HandshakeTimeout bounds the first byte and the TLS handshake of each connection.
 	// Zero means 5 seconds.
 	HandshakeTimeout time.Duration
+	// Dial, if set, opens the TCP connection under each Raft connection this server
+	// opens (StreamLayer.Dial), in place of a net.Dialer. Tests use it to cut a server
+	// off from the others. Nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger receives refused connections at Debug level. Nil discards.
 	Logger *slog.Logger
 }
@@ -89,6 +93,7 @@ type StreamLayer struct {
 	peerTLS   *tls.Config
 	names     []string
 	timeout   time.Duration
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	logger    *slog.Logger
 
 	conns  chan net.Conn   // handshaken connections, waiting for Accept
@@ -123,6 +128,7 @@ func NewStreamLayer(ln net.Listener, c StreamLayerConfig) (*StreamLayer, error) 
 		ln:      ln,
 		names:   slices.Clone(c.ServerNames),
 		timeout: c.HandshakeTimeout,
+		dial:    c.Dial,
 		logger:  c.Logger,
 		conns:   make(chan net.Conn),
 		open:    make(map[*streamConn]struct{}),
@@ -133,6 +139,10 @@ func NewStreamLayer(ln net.Listener, c StreamLayerConfig) (*StreamLayer, error) 
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.dial == nil {
+		var d net.Dialer
+		s.dial = d.DialContext
 	}
 	s.advertise = ln.Addr()
 	if c.AdvertiseAddr != "" {
@@ -191,8 +201,7 @@ func (s *StreamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
 
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", string(addr))
+	conn, err := s.dial(ctx, "tcp", string(addr))
 	if err != nil {
 		return nil, fmt.Errorf("dial raft peer %s: %w", addr, err)
 	}

@@ -2,6 +2,7 @@ package log_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -108,6 +109,29 @@ func TestStreamLayerDialAccept(t *testing.T) {
 	tlsIn, ok := in.(interface{ ConnectionState() tls.ConnectionState })
 	require.True(t, ok, "accepted connection is %T, want a TLS connection", in)
 	require.Equal(t, "server", tlsIn.ConnectionState().PeerCertificates[0].Subject.CommonName)
+}
+
+// Config.Dial, when set, opens the connections Dial makes; its error comes back wrapped.
+func TestStreamLayerDialsThroughConfigDial(t *testing.T) {
+	c := certs(t)
+	a := newStreamLayer(t, listen(t), c.server, 0)
+	errCut := errors.New("cut off")
+	var dialed []string
+	b, err := log.NewStreamLayer(listen(t), log.StreamLayerConfig{
+		ServerTLSConfig: c.serverTLS(),
+		PeerTLSConfig:   c.peerTLS(c.server),
+		ServerNames:     []string{"server"},
+		Dial: func(_ context.Context, network, addr string) (net.Conn, error) {
+			dialed = append(dialed, network+" "+addr)
+			return nil, errCut
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+
+	_, err = b.Dial(raftAddr(a), waitFor)
+	require.ErrorIs(t, err, errCut)
+	require.Equal(t, []string{"tcp " + string(raftAddr(a))}, dialed)
 }
 
 // Close closes the connections the layer handed out: raft's transport does not, and a
