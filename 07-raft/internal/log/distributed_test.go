@@ -407,8 +407,9 @@ func TestDistributedLogLeaderFailure(t *testing.T) {
 
 // A follower that was down while the leader took a snapshot and compacted its Raft log
 // can only catch up by InstallSnapshot: the entries it misses are gone. This fails if
-// GetLog of a compacted index returns anything but raft.ErrLogNotFound (F3), or if the
-// store cannot start again after the snapshot's index (F1).
+// GetLog of a compacted index returns anything but raft.ErrLogNotFound (the leader
+// compares with == and only that error makes it send a snapshot), or if the store
+// cannot start again at the index after the snapshot's.
 func TestDistributedLogFollowerCatchesUpFromSnapshot(t *testing.T) {
 	c := newCluster(t, 3, func(rc *log.RaftConfig) {
 		rc.TrailingLogs = 2 // compaction keeps only two entries
@@ -443,9 +444,10 @@ func TestDistributedLogFollowerCatchesUpFromSnapshot(t *testing.T) {
 }
 
 // Every server stops, and they all start again from their files. The cluster must come
-// back without bootstrapping again (F12), and the data logs must hold every record once
-// (F8: raft applies the committed entries again on start), both the records in the
-// snapshot and those after it.
+// back without bootstrapping again (raft refuses a second bootstrap with
+// ErrCantBootstrap), and the data logs must hold every record once (raft applies the
+// committed entries again on start), both the records in the snapshot and those after
+// it.
 func TestDistributedLogFullClusterRestart(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	want := values(11)

@@ -128,8 +128,9 @@ func TestFSMStopsWhenTheDataLogFails(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed, "no snapshot of a data log that may have diverged")
 }
 
-// F9: a snapshot is the data log at the moment of Snapshot, even though raft persists
-// it while Apply goes on.
+// A snapshot is the data log at the moment of Snapshot, even though raft persists it
+// while Apply goes on: a snapshot that read on to the end of the log would hold records
+// applied after it, and a server restored from it would then get them twice.
 func TestFSMSnapshotIsPointInTime(t *testing.T) {
 	f := newTestFSM(t)
 	applyValues(t, f, "a", "b", "c", "d")
