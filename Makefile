@@ -9,7 +9,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 STAGES := $(patsubst %/,%,$(sort $(wildcard [0-9][0-9]-*/)))
-PROTO_STAGES := $(patsubst %/api/v1/,%,$(sort $(dir $(wildcard [0-9][0-9]-*/api/v1/*.proto))))
+PROTO_STAGES := $(patsubst %/api/v1/,%,$(sort $(dir $(wildcard [0-9][0-9]-*/api/v1/*.proto final/api/v1/*.proto))))
 # gencert uses the newest folder (final/ counts as the newest) whose certs/ has all four files.
 CERT_FILES := ca-csr.json ca-config.json server-csr.json client-csr.json
 CERT_STAGE := $(lastword $(foreach s,$(STAGES) final,$(if $(filter 4,$(words $(wildcard $(addprefix $s/certs/,$(CERT_FILES))))),$s)))

@@ -1,0 +1,46 @@
+// Package agent runs one server of a golog cluster: it puts the parts of the other
+// packages together, starts them in the right order and stops them in the reverse
+// order.
+//
+// # The parts
+//
+//	                 the RPC port, split by cmux on the first byte
+//	           0x01 /                                   \ anything else (TLS: 0x16)
+//	log.StreamLayer                                server.GRPCServer          HTTP JSON API
+//	(TLS, server certificates only)                (mutual TLS, ACL)          (optional)
+//	       |                                               |                       |
+//	     Raft <-----> log.DistributedLog <-----------------+-----------------------+
+//	                          ^
+//	                          | Join, Leave (on the leader); reconcile
+//	                        voters <---- discovery.Membership <---- gossip with the others
+//
+// The log is replicated with Raft: the leader appends, every server applies the same
+// records at the same offsets and serves reads from its own copy. Produce on a
+// follower fails with FAILED_PRECONDITION naming the leader (HTTP: 503).
+//
+// Raft and gRPC share one port. Each Raft connection starts with the byte
+// log.RaftRPC, sent before TLS; a TLS connection starts with 0x16. A multiplexer
+// (github.com/soheilhy/cmux) reads that first byte and hands the connection to Raft's
+// StreamLayer or to the gRPC server. The other servers learn the port from the
+// rpc_addr gossip tag, and it is also each server's address in the Raft configuration.
+//
+// Gossip says who is up; Raft's configuration says who votes. voters keeps the second
+// following the first: when a member joins, the leader adds it as a voter; when one
+// leaves or fails, the leader removes it. Followers ignore these events. A server that
+// becomes leader reconciles the two in full, because events that came while there was
+// no leader were ignored by everyone, and a leader that left could not remove itself.
+//
+// # Starting and stopping
+//
+// New starts the parts in the order they are needed: the port and its multiplexer,
+// the log and Raft, so that when the other servers hear of this one it answers their
+// Raft requests; then the gossip membership; then the gRPC server (and HTTP). Exactly
+// one server of a new cluster has Config.Bootstrap set; it elects itself, and adds the
+// others as they join. A server restarting from its data directory rejoins the
+// cluster it was in, whatever Bootstrap says.
+//
+// Shutdown goes the other way. A leader first removes itself from the configuration,
+// so that the others elect a new leader without it; then the server leaves the gossip
+// cluster (the leader removes it), stops serving, shuts Raft down and closes the log,
+// and closes the port last. Every step runs even if one before it failed.
+package agent

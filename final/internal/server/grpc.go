@@ -1,0 +1,385 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	api "golog/api/v1"
+	"golog/internal/consensus"
+	"golog/internal/storage"
+)
+
+// Log is what the servers need from the replicated log; *consensus.DistributedLog is
+// one. Every method must be safe for concurrent use.
+type Log interface {
+	// Propose hands an append to the log and returns without waiting for it to
+	// commit; appends proposed one after the other from one goroutine keep their order.
+	Propose(ctx context.Context, req consensus.AppendRequest) (*consensus.Proposal, error)
+	// Append proposes an append and waits for it.
+	Append(ctx context.Context, req consensus.AppendRequest) (consensus.AppendResult, error)
+	// Read returns the record at an offset, as fresh as asked.
+	Read(ctx context.Context, off uint64, c consensus.Consistency) (*storage.Record, error)
+	// Appended returns a channel closed when records are next applied here.
+	Appended() <-chan struct{}
+	// ReadIndex returns the leader's confirmed commit index; only the leader answers.
+	ReadIndex(ctx context.Context) (uint64, error)
+	// Status reports this server's view of the cluster and of its log.
+	Status() consensus.Status
+	// GetServers lists the cluster's servers.
+	GetServers() ([]*consensus.Server, error)
+}
+
+var _ Log = (*consensus.DistributedLog)(nil)
+
+// GRPCConfig configures a GRPCServer.
+type GRPCConfig struct {
+	// Log is the log the service reads and writes. Required.
+	Log Log
+	// TLS is the server's TLS configuration. Required, and it must demand and verify
+	// client certificates (tls.RequireAndVerifyClientCert, as config.SetupTLSConfig
+	// sets for a server): the certificate is how the server knows who is calling.
+	TLS *tls.Config
+	// Authorizer decides which RPCs each client may call. Required.
+	Authorizer Authorizer
+	// StreamWindow is how many ProduceStream records may be committing at once on one
+	// stream. Zero means DefaultStreamWindow.
+	StreamWindow int
+	// Logger receives one debug line per RPC; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultStreamWindow is GRPCConfig.StreamWindow's default.
+const DefaultStreamWindow = 1024
+
+// GRPCServer serves the Log and Cluster services. Create it with NewGRPCServer, start
+// it with Serve and stop it with Shutdown.
+type GRPCServer struct {
+	grpc     *grpc.Server
+	stopping chan struct{} // closed by Shutdown: ends every ConsumeStream
+	stopOnce sync.Once
+}
+
+// NewGRPCServer returns a server for the Log and Cluster services over cfg.Log. It
+// serves TLS only, and checks every RPC, unary or stream, with cfg.Authorizer before the
+// handler runs. opts are passed to grpc.NewServer after the server's own.
+func NewGRPCServer(cfg GRPCConfig, opts ...grpc.ServerOption) (*GRPCServer, error) {
+	switch {
+	case cfg.Log == nil:
+		return nil, errors.New("grpc server: GRPCConfig.Log is required")
+	case cfg.TLS == nil:
+		return nil, errors.New("grpc server: GRPCConfig.TLS is required: the service is never served in plaintext")
+	case cfg.TLS.ClientAuth != tls.RequireAndVerifyClientCert:
+		return nil, errors.New("grpc server: GRPCConfig.TLS must require and verify client certificates")
+	case cfg.Authorizer == nil:
+		return nil, errors.New("grpc server: GRPCConfig.Authorizer is required")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	window := cfg.StreamWindow
+	if window <= 0 {
+		window = DefaultStreamWindow
+	}
+	gate := gatekeeper{acl: cfg.Authorizer, logger: logger}
+	opts = append([]grpc.ServerOption{
+		grpc.Creds(credentials.NewTLS(cfg.TLS)),
+		grpc.ChainUnaryInterceptor(gate.unary),
+		grpc.ChainStreamInterceptor(gate.stream),
+	}, opts...)
+	s := &GRPCServer{stopping: make(chan struct{})}
+	s.grpc = grpc.NewServer(opts...)
+	api.RegisterLogServer(s.grpc, &logService{log: cfg.Log, window: window, logger: logger, stopping: s.stopping})
+	api.RegisterClusterServer(s.grpc, &clusterService{log: cfg.Log})
+	return s, nil
+}
+
+// Register registers another service (health, reflection) on the server, before Serve.
+func (s *GRPCServer) Register(desc *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(desc, impl)
+}
+
+// Server returns the grpc.Server, for services that register themselves on one.
+func (s *GRPCServer) Server() *grpc.Server { return s.grpc }
+
+// Serve accepts connections on l until Shutdown. It returns nil after a
+// Shutdown and the listener's error otherwise.
+func (s *GRPCServer) Serve(l net.Listener) error {
+	err := s.grpc.Serve(l)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server. Open ConsumeStreams end with UNAVAILABLE at
+// once (they would otherwise wait for records for ever), then in-flight
+// RPCs get until ctx is done to finish before connections are closed.
+// It is safe to call more than once.
+func (s *GRPCServer) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-stopped
+		return fmt.Errorf("grpc server: graceful stop: %w", ctx.Err())
+	}
+}
+
+// logService implements api.LogServer over a Log.
+type logService struct {
+	api.UnimplementedLogServer
+	log      Log
+	window   int
+	logger   *slog.Logger
+	stopping <-chan struct{}
+}
+
+var _ api.LogServer = (*logService)(nil)
+
+// appendRequest checks a produce request's fields and returns the append it asks for.
+func appendRequest(records []*api.Record, producer string, seq uint64) (consensus.AppendRequest, error) {
+	if len(records) == 0 {
+		return consensus.AppendRequest{}, api.WriteError(codes.InvalidArgument, api.ReasonInvalidRequest,
+			api.AppliedNo, "produce: the request has no record")
+	}
+	if producer != "" && seq == 0 {
+		return consensus.AppendRequest{}, api.WriteError(codes.InvalidArgument, api.ReasonInvalidRequest,
+			api.AppliedNo, "produce: a request with a producer_id needs a sequence number from 1 on")
+	}
+	req := consensus.AppendRequest{Values: make([][]byte, len(records)), ProducerID: producer, Sequence: seq}
+	for i, r := range records {
+		if r == nil {
+			return consensus.AppendRequest{}, api.WriteError(codes.InvalidArgument, api.ReasonInvalidRequest,
+				api.AppliedNo, fmt.Sprintf("produce: record %d is missing", i))
+		}
+		req.Values[i] = r.Value
+	}
+	return req, nil
+}
+
+// Produce appends req.Record and answers with its offset.
+func (s *logService) Produce(ctx context.Context, req *api.ProduceRequest) (*api.ProduceResponse, error) {
+	ar, err := appendRequest([]*api.Record{req.GetRecord()}, req.GetProducerId(), req.GetSequence())
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.log.Append(ctx, ar)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.logger.DebugContext(ctx, "produced", "offset", res.Offset, "bytes", len(req.Record.Value), "duplicate", res.Duplicate)
+	return &api.ProduceResponse{Offset: res.Offset, Duplicate: res.Duplicate}, nil
+}
+
+// ProduceBatch appends req.Records at consecutive offsets, all or none.
+func (s *logService) ProduceBatch(ctx context.Context, req *api.ProduceBatchRequest) (*api.ProduceBatchResponse, error) {
+	ar, err := appendRequest(req.GetRecords(), req.GetProducerId(), req.GetSequence())
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.log.Append(ctx, ar)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.logger.DebugContext(ctx, "produced a batch", "offset", res.Offset, "records", res.Count, "duplicate", res.Duplicate)
+	return &api.ProduceBatchResponse{FirstOffset: res.Offset, Count: uint32(res.Count), Duplicate: res.Duplicate}, nil
+}
+
+// ProduceStream appends every record the client sends and answers each request, in
+// order, with its offset. It pipelines: one goroutine reads requests and proposes them
+// to the log in the order they came, so they are appended in that order, while this one
+// waits for each proposal in turn and answers; up to the window's worth of records
+// commit together (Raft batches them into few writes to disk). It ends when the client
+// closes its side and every answer is sent (OK), or at the first error, which answers
+// that request and ends the stream: records after it were not proposed.
+func (s *logService) ProduceStream(stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	proposals := make(chan proposed, s.window)
+	go s.proposeAll(ctx, stream, proposals)
+	for p := range proposals {
+		if p.err != nil {
+			return p.err
+		}
+		res, err := p.proposal.Wait(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(&api.ProduceResponse{Offset: res.Offset, Duplicate: res.Duplicate}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// proposed is one request of a ProduceStream: its proposal, or the error that ends the
+// stream (io.EOF excluded: the channel is closed then).
+type proposed struct {
+	proposal *consensus.Proposal
+	err      error
+}
+
+// proposeAll reads the requests of stream and proposes each, in order, sending the
+// proposals to out, which it closes when the client closes its side or after an error.
+func (s *logService) proposeAll(ctx context.Context, stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse],
+	out chan<- proposed) {
+	defer close(out)
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		var p *consensus.Proposal
+		if err == nil {
+			var ar consensus.AppendRequest
+			if ar, err = appendRequest([]*api.Record{req.GetRecord()}, req.GetProducerId(), req.GetSequence()); err == nil {
+				if p, err = s.log.Propose(ctx, ar); err != nil {
+					err = toStatus(err)
+				}
+			}
+		}
+		select {
+		case out <- proposed{proposal: p, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// consistency returns the consistency a request asks for.
+func consistency(c api.Consistency) (consensus.Consistency, error) {
+	switch c {
+	case api.Consistency_CONSISTENCY_UNSPECIFIED, api.Consistency_CONSISTENCY_LINEARIZABLE:
+		return consensus.Linearizable, nil
+	case api.Consistency_CONSISTENCY_LOCAL:
+		return consensus.Local, nil
+	}
+	return 0, status.Errorf(codes.InvalidArgument, "unknown consistency %d", c)
+}
+
+// Consume answers with the record at req.Offset.
+func (s *logService) Consume(ctx context.Context, req *api.ConsumeRequest) (*api.ConsumeResponse, error) {
+	c, err := consistency(req.GetConsistency())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.log.Read(ctx, req.Offset, c)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.logger.DebugContext(ctx, "consumed", "offset", req.Offset, "consistency", c)
+	return &api.ConsumeResponse{Record: rec}, nil
+}
+
+// ConsumeStream sends the record at req.Offset and every one after it. The first read
+// is as fresh as asked (a linearizable one makes sure this server has every record
+// acknowledged before the stream began); the rest follow what this server applies: at
+// the end of the log it waits on the log's Appended signal, so an idle stream costs no
+// CPU. It ends when the client cancels (CANCELED), the server shuts down (UNAVAILABLE)
+// or a read fails.
+func (s *logService) ConsumeStream(req *api.ConsumeRequest, stream grpc.ServerStreamingServer[api.ConsumeResponse]) error {
+	ctx := stream.Context()
+	c, err := consistency(req.GetConsistency())
+	if err != nil {
+		return err
+	}
+	offset := req.Offset
+	for {
+		// Take the signal before reading: a record appended between the
+		// read and the wait then still wakes us.
+		appended := s.log.Appended()
+		rec, err := s.log.Read(ctx, offset, c)
+		switch {
+		case err == nil:
+			if err := stream.Send(&api.ConsumeResponse{Record: rec}); err != nil {
+				return err
+			}
+			offset++
+			c = consensus.Local
+			continue
+		case isPastTheEnd(err, offset):
+			// Not written yet: wait for it below.
+			c = consensus.Local
+		default:
+			return toStatus(err)
+		}
+		select {
+		case <-appended:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-s.stopping:
+			return api.Error(codes.Unavailable, api.ReasonShuttingDown, "consume stream: the server is shutting down", nil)
+		}
+	}
+}
+
+// GetServers lists the servers of the cluster, and which one leads.
+func (s *logService) GetServers(ctx context.Context, req *api.GetServersRequest) (*api.GetServersResponse, error) {
+	servers, err := s.log.GetServers()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &api.GetServersResponse{Servers: make([]*api.Server, len(servers))}
+	for i, srv := range servers {
+		resp.Servers[i] = &api.Server{Id: srv.ID, RpcAddr: srv.RPCAddr, IsLeader: srv.IsLeader}
+	}
+	return resp, nil
+}
+
+// GetStatus reports this server's Raft state and log positions.
+func (s *logService) GetStatus(ctx context.Context, req *api.GetStatusRequest) (*api.GetStatusResponse, error) {
+	st := s.log.Status()
+	resp := &api.GetStatusResponse{
+		Id: st.ID, State: st.State, Term: st.Term, LeaderId: st.LeaderID, LeaderAddr: st.LeaderAddr,
+		LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		LowestOffset: st.LowestOffset, NextOffset: st.NextOffset, Ready: st.Ready,
+	}
+	if !st.LastContact.IsZero() {
+		resp.LastContactUnixNano = st.LastContact.UnixNano()
+	}
+	return resp, nil
+}
+
+// isPastTheEnd reports whether err says offset is not written yet, as opposed to
+// removed or never valid.
+func isPastTheEnd(err error, offset uint64) bool {
+	e, ok := errors.AsType[storage.ErrOffsetOutOfRange](err)
+	return ok && offset >= e.Next
+}
+
+// clusterService implements api.ClusterServer: what servers ask each other.
+type clusterService struct {
+	api.UnimplementedClusterServer
+	log Log
+}
+
+// ReadIndex answers with the leader's confirmed commit index.
+func (s *clusterService) ReadIndex(ctx context.Context, req *api.ReadIndexRequest) (*api.ReadIndexResponse, error) {
+	index, err := s.log.ReadIndex(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &api.ReadIndexResponse{Index: index}, nil
+}
