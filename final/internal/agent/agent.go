@@ -18,9 +18,10 @@ import (
 	"github.com/soheilhy/cmux"
 
 	"golog/internal/auth"
-	"golog/internal/discovery"
 	"golog/internal/consensus"
+	"golog/internal/discovery"
 	"golog/internal/server"
+	"golog/internal/storage"
 )
 
 // Timeouts of the servers. ReadHeaderTimeout stops HTTP clients that open connections
@@ -99,6 +100,23 @@ type Config struct {
 	ACLModelFile  string
 	ACLPolicyFile string
 
+	// Segment sets the size of the log's segments; zero fields mean the defaults
+	// (storage.SegmentConfig). It must be the same on every server.
+	Segment storage.SegmentConfig
+	// Durability says when a write is on disk (consensus.Durability); the default
+	// flushes before a write is acknowledged.
+	Durability consensus.Durability
+	// Retention removes old records (consensus.Retention); the zero value keeps them.
+	Retention consensus.Retention
+
+	// RemoveFailedAfter is how long a server must stay failed, as the leader's gossip
+	// sees it, before the leader removes it from the Raft configuration; and it is
+	// removed then only if the servers left still make a quorum of healthy voters. A
+	// server that leaves gracefully is removed at once, and one that comes back is a
+	// voter again at once. Zero or less means DefaultRemoveFailedAfter (5 minutes);
+	// see there why it is long. Tests shorten it.
+	RemoveFailedAfter time.Duration
+
 	// Logger receives the logs of every part of the agent, with the key node. Nil
 	// discards them.
 	Logger *slog.Logger
@@ -110,6 +128,10 @@ type Config struct {
 	// that come from this Config (LocalID, StreamLayer, Bootstrap) are set after it
 	// and override it.
 	RaftTune func(*consensus.RaftConfig)
+	// RaftDial, if set, opens the TCP connections this server's Raft opens to the
+	// others, in place of a net.Dialer (consensus.StreamLayerConfig.Dial). Tests use it to
+	// cut a server off from the others; leave it nil otherwise.
+	RaftDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // An Agent is one server of the cluster: a log replicated with Raft, served over gRPC
@@ -130,6 +152,7 @@ type Agent struct {
 	grpcLn      net.Listener  // the gRPC connections on the RPC port
 	raftRelease chan struct{} // closed by Shutdown once Raft has stopped; see heldListener
 	dlog        *consensus.DistributedLog
+	peers       *peers // gRPC connections to the other servers
 	grpcServer  *server.GRPCServer
 	grpcServed  chan error // receives what grpcServer.Serve returned
 	httpServer  *http.Server
@@ -307,13 +330,20 @@ func (a *Agent) openLog() error {
 		PeerTLSConfig:   a.config.PeerTLSConfig,
 		ServerNames:     peerNames,
 		AdvertiseAddr:   a.rpcAddr,
+		Dial:            a.config.RaftDial,
 		Logger:          a.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	var c consensus.Config
-	c.Logger = a.config.Logger // the log adds the node key itself
+	a.peers = newPeers(a.config.PeerTLSConfig)
+	c := consensus.Config{
+		Segment:    a.config.Segment,
+		Durability: a.config.Durability,
+		Retention:  a.config.Retention,
+		ReadIndex:  a.peers.readIndex,
+		Logger:     a.config.Logger, // the log adds the node key itself
+	}
 	if a.config.RaftTune != nil {
 		a.config.RaftTune(&c.Raft)
 	}
@@ -367,7 +397,6 @@ func (a *Agent) serveGRPC() error {
 		Log:        a.dlog,
 		TLS:        a.config.ServerTLSConfig,
 		Authorizer: a.acl,
-		Servers:    serverList{a.dlog},
 		Logger:     a.logger,
 	})
 	if err != nil {
@@ -387,8 +416,8 @@ func (a *Agent) serveGRPC() error {
 	return nil
 }
 
-// serveHTTP serves the log over HTTP, if there is an HTTP listener. Produce works on
-// the leader only; elsewhere it answers 503.
+// serveHTTP serves the log over HTTP, if there is an HTTP listener. A write that
+// reaches a follower is forwarded to the leader.
 func (a *Agent) serveHTTP() error {
 	if a.httpLn == nil {
 		return nil
@@ -396,6 +425,7 @@ func (a *Agent) serveHTTP() error {
 	srv := &http.Server{
 		Handler: server.NewHTTPServer(server.HTTPConfig{
 			Log:          a.dlog,
+			Forward:      a.peers.forward,
 			MaxBodyBytes: a.config.MaxBodyBytes,
 			Logger:       a.logger,
 		}),
@@ -424,7 +454,11 @@ func (a *Agent) serveHTTP() error {
 // servers, and joins the cluster through StartJoinAddrs. The RPC address goes out in
 // the rpc_addr tag: it is where the others reach this server's gRPC and Raft.
 func (a *Agent) joinCluster() error {
-	a.voters = &voters{log: a.dlog, self: a.config.NodeName, logger: a.logger}
+	removeFailedAfter := a.config.RemoveFailedAfter
+	if removeFailedAfter <= 0 {
+		removeFailedAfter = DefaultRemoveFailedAfter
+	}
+	a.voters = newVoters(a.dlog, a.config.NodeName, removeFailedAfter, a.logger)
 	m, err := discovery.New(a.voters, discovery.Config{
 		NodeName:       a.config.NodeName,
 		BindAddr:       a.config.BindAddr,
@@ -441,9 +475,8 @@ func (a *Agent) joinCluster() error {
 	return nil
 }
 
-// watchLeadership starts a goroutine that reconciles the Raft configuration with the
-// gossip membership whenever this server becomes the leader, and every
-// reconcileInterval while it stays leader (see voters).
+// watchLeadership starts a goroutine that follows this server's leadership and, while
+// it leads, reconciles the Raft configuration with the gossip membership (voters.run).
 func (a *Agent) watchLeadership() error {
 	changes, stopChanges := a.dlog.LeadershipChanges()
 	a.watchStop = make(chan struct{})
@@ -451,32 +484,7 @@ func (a *Agent) watchLeadership() error {
 	go func() {
 		defer close(a.watchDone)
 		defer stopChanges()
-		ticker := time.NewTicker(reconcileInterval)
-		defer ticker.Stop()
-		leading := false
-		for {
-			select {
-			case now := <-changes:
-				if !now {
-					if leading {
-						a.logger.Info("no longer the leader")
-					}
-					leading = false
-					continue
-				}
-				leading = true
-				a.logger.Info("became the leader")
-			case <-ticker.C:
-				if !leading {
-					continue
-				}
-			case <-a.watchStop:
-				return
-			}
-			if err := a.voters.reconcile(); err != nil {
-				a.logger.Warn("reconcile the Raft configuration with the gossip membership", "err", err)
-			}
-		}
+		a.voters.run(changes, a.watchStop)
 	}()
 	return nil
 }
@@ -505,12 +513,14 @@ func (a *Agent) Stopped() <-chan struct{} { return a.stopped }
 // Shutdown stops the server. It leaves the cluster before it stops serving, so that
 // the others see it go while it still answers, and closes the port last:
 //
-//  1. It stops reconciling. If it leads a cluster with other voters, it removes itself
-//     from the Raft configuration first, and the others elect a leader in a
-//     configuration without it: of a cluster of two, the one left could otherwise
-//     never win a majority.
+//  1. It stops reconciling. If it leads a cluster with other voters, it hands the
+//     leadership to one of them (the writes in flight complete under the new leader
+//     instead of failing), and if that fails it removes itself from the Raft
+//     configuration, so that the others elect a leader in a configuration without it:
+//     of a cluster of two, the one left could otherwise never win a majority.
 //  2. It leaves the gossip cluster: the others see a leave rather than a failure, and
-//     their leader removes this server from the Raft configuration.
+//     their leader removes this server from the Raft configuration at once (a failed
+//     server would stay a voter for RemoveFailedAfter).
 //  3. It stops the HTTP and gRPC servers: ConsumeStreams end at once, other requests
 //     get a few seconds to finish. Stopping gRPC closes its listener, and a cmux
 //     listener's Close closes the shared port under it, Raft's side included. That is
@@ -531,12 +541,15 @@ func (a *Agent) Shutdown() error {
 			<-a.watchDone
 		}
 		if a.voters != nil {
-			a.voters.leaveIfLeader()
+			a.voters.handOverIfLeader()
 		}
 		if a.membership != nil {
 			errs = append(errs, a.membership.Leave())
 		}
 		errs = append(errs, a.stopHTTP(), a.stopGRPC())
+		if a.peers != nil {
+			errs = append(errs, a.peers.close())
+		}
 		if a.dlog != nil {
 			errs = append(errs, a.dlog.Close())
 		}

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -44,7 +45,8 @@ const (
 // fastGossip tunes Serf for a few servers on the loopback interface: joins and leaves
 // spread in milliseconds, and Shutdown's graceful leave takes a fraction of a second.
 // The failure detector keeps timers loose enough that a live server under -race is
-// never taken for dead.
+// never taken for dead. Once a member is declared failed, nobody probes it any more:
+// Serf's reconnect, every ReconnectInterval, is what finds it back after a partition.
 func fastGossip(c *serf.Config) {
 	ml := c.MemberlistConfig
 	ml.GossipInterval = 10 * time.Millisecond // default: 200ms
@@ -55,6 +57,7 @@ func fastGossip(c *serf.Config) {
 	ml.SuspicionMaxTimeoutMult = 1            // default: 6
 	c.LeavePropagateDelay = 50 * time.Millisecond
 	c.BroadcastTimeout = time.Second
+	c.ReconnectInterval = 200 * time.Millisecond // default: 30s
 }
 
 // fastRaft tunes Raft for the tests: elections within a few hundred milliseconds
@@ -90,6 +93,8 @@ type cluster struct {
 	policy    string
 	label     string                // keeps this test's gossip apart from other tests' on the machine
 	raftTune  func(*consensus.RaftConfig) // applied after fastRaft, or nil
+	// configure, if set, changes each agent's Config last (partition.attach does).
+	configure func(nd *node, cfg *agent.Config)
 }
 
 func newCluster(t *testing.T, raftTune func(*consensus.RaftConfig)) *cluster {
@@ -115,7 +120,7 @@ func newCluster(t *testing.T, raftTune func(*consensus.RaftConfig)) *cluster {
 
 // config returns the Config of nd's agent: its RPC port (a free one the first time),
 // gossip and HTTP on free ports, joining through seeds, and bootstrapping a new
-// cluster when there are no seeds, as cmd/server does.
+// cluster when there are no seeds, as cmd/server does; then c.configure, if set.
 func (c *cluster) config(nd *node, seeds ...string) agent.Config {
 	c.t.Helper()
 	addr := nd.rpcAddr
@@ -126,7 +131,7 @@ func (c *cluster) config(nd *node, seeds ...string) agent.Config {
 	require.NoError(c.t, err)
 	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(c.t, err)
-	return agent.Config{
+	cfg := agent.Config{
 		NodeName:        nd.name,
 		DataDir:         nd.dir,
 		BindAddr:        "127.0.0.1:0",
@@ -150,6 +155,10 @@ func (c *cluster) config(nd *node, seeds ...string) agent.Config {
 			}
 		},
 	}
+	if c.configure != nil {
+		c.configure(nd, &cfg)
+	}
+	return cfg
 }
 
 // newNode returns a node called name with a new data directory, not started.
@@ -339,25 +348,26 @@ func TestFollowersServeTheLeadersRecords(t *testing.T) {
 		}
 		require.NotNil(t, info, "the error of %s has no ErrorInfo", nd.name)
 		require.Equal(t, api.ReasonNotLeader, info.Reason)
-		require.Equal(t, map[string]string{"leader_id": lead.name, "leader_addr": lead.rpcAddr}, info.Metadata)
+		require.Equal(t, map[string]string{"leader_id": lead.name, "leader_addr": lead.rpcAddr, "applied": "no"},
+			info.Metadata)
 	}
 	for _, nd := range nodes {
 		waitForRecords(t, nd, want...) // the refused writes left no trace
 	}
 
-	// The HTTP API too: a follower answers 503, the leader appends.
+	// The HTTP API has no picker in front of it: a follower forwards the write to the
+	// leader, and answers with the leader's offset.
 	client := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(client.CloseIdleConnections)
-	record := `{"record": {"value": "fourth"}}`
-	for _, nd := range followers(nodes, lead) {
-		status, body := post(t, client, nd.httpURL, record)
-		require.Equal(t, http.StatusServiceUnavailable, status, "POST to %s: %s", nd.name, body)
+	for _, nd := range append(followers(nodes, lead), lead) {
+		value := "via-" + nd.name
+		status, body := post(t, client, nd.httpURL, `{"record": {"value": "`+value+`"}}`)
+		require.Equal(t, http.StatusOK, status, "POST to %s: %s", nd.name, body)
+		require.JSONEq(t, fmt.Sprintf(`{"offset": %d}`, len(want)), body, "POST to %s", nd.name)
+		want = append(want, value)
 	}
-	status, body := post(t, client, lead.httpURL, record)
-	require.Equal(t, http.StatusOK, status, body)
-	require.JSONEq(t, `{"offset": 3}`, body)
 	for _, nd := range nodes {
-		waitForRecords(t, nd, append(want, "fourth")...)
+		waitForRecords(t, nd, want...)
 	}
 }
 
@@ -505,6 +515,177 @@ func TestALeavingServerIsRemoved(t *testing.T) {
 	produceAll(t, nodes, 0, "still writable")
 	for _, nd := range running(nodes) {
 		waitForRecords(t, nd, "still writable")
+	}
+}
+
+// gossipStatus returns the status of the member name as nd's gossip sees it, or
+// serf.StatusNone if nd does not know it.
+func gossipStatus(nd *node, name string) serf.MemberStatus {
+	for _, m := range nd.agent.GossipMembers() {
+		if m.Name == name {
+			return m.Status
+		}
+	}
+	return serf.StatusNone
+}
+
+// waitForGossip waits until nd's gossip says that the member name has status.
+func waitForGossip(t *testing.T, nd *node, name string, status serf.MemberStatus) {
+	t.Helper()
+	require.Eventually(t, func() bool { return gossipStatus(nd, name) == status },
+		waitFor, tick, "%s never saw %s %s", nd.name, name, status)
+}
+
+// A voterWatch asks every server of a cluster for its Raft configuration (GetServers),
+// again and again until the test ends, and remembers the smallest it saw. A server
+// lists the latest configuration it has heard of, committed or not, and one that is
+// cut off lists the last it knew.
+type voterWatch struct {
+	stop chan struct{}
+	done chan struct{}
+
+	mu     sync.Mutex
+	fewest []string // guarded by mu; the smallest configuration seen, as "name@server"
+}
+
+// watchVoters starts watching the configurations of nodes, which must be running.
+func watchVoters(t *testing.T, nodes []*node) *voterWatch {
+	t.Helper()
+	w := &voterWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	clients := make(map[string]api.LogClient, len(nodes))
+	for _, nd := range nodes {
+		clients[nd.name] = nd.client
+	}
+	go func() {
+		defer close(w.done)
+		ticker := time.NewTicker(tick)
+		defer ticker.Stop()
+		for {
+			for name, client := range clients {
+				ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+				res, err := client.GetServers(ctx, &api.GetServersRequest{})
+				cancel()
+				if err == nil {
+					w.saw(name, res.Servers)
+				}
+			}
+			select {
+			case <-ticker.C:
+			case <-w.stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(w.stop)
+		<-w.done
+	})
+	return w
+}
+
+// saw records that the server name listed servers.
+func (w *voterWatch) saw(name string, servers []*api.Server) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fewest != nil && len(servers) >= len(w.fewest) {
+		return
+	}
+	w.fewest = make([]string, len(servers))
+	for i, s := range servers {
+		w.fewest[i] = s.Id + "@" + name
+	}
+}
+
+// requireNeverFewer fails the test if a server has listed fewer than n servers since
+// the watch started.
+func (w *voterWatch) requireNeverFewer(t *testing.T, n int) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	require.NotNil(t, w.fewest, "no configuration seen")
+	require.GreaterOrEqual(t, len(w.fewest), n, "a configuration with fewer voters (server@who listed it): %v", w.fewest)
+}
+
+// A server cut off from the others for longer than the failure detection stays a
+// voter: gossip reports it failed, but a failure is no leave, and the server is back
+// long before RemoveFailedAfter. So when the leader is cut off next, while its gossip
+// still says the follower failed, the other two make a majority of the three voters
+// and elect a leader. Had the leader removed the follower as soon as gossip reported it
+// failed, the follower would be out and the server left would need the cut-off leader's
+// vote: the cluster would stop with two of its three servers up.
+func TestAPartitionCostsNoVote(t *testing.T) {
+	c := newCluster(t, nil)
+	p := newPartition(t)
+	c.configure = p.attach
+	nodes := c.startN(3)
+	voters := watchVoters(t, nodes)
+	want := []string{"before"}
+	produceAll(t, nodes, 0, want...)
+
+	// A follower is cut off until both sides' gossip says the other failed. The other
+	// two go on writing.
+	lead := leader(t, nodes)
+	cut := followers(nodes, lead)[0]
+	p.Cut(cut)
+	waitForGossip(t, lead, cut.name, serf.StatusFailed)
+	waitForGossip(t, cut, lead.name, serf.StatusFailed)
+	produceAll(t, nodes, 1, "while one is cut off")
+	want = append(want, "while one is cut off")
+	p.Heal(cut)
+	waitForGossip(t, lead, cut.name, serf.StatusAlive)
+	for _, nd := range nodes {
+		waitForRecords(t, nd, want...)
+	}
+	voters.requireNeverFewer(t, 3)
+
+	// A follower is cut off again; once the leader's gossip says it failed, the leader
+	// is cut off too, and the follower comes back. The leader never hears of it.
+	lead = leader(t, nodes)
+	fs := followers(nodes, lead)
+	cut, other := fs[0], fs[1]
+	p.Cut(cut)
+	waitForGossip(t, lead, cut.name, serf.StatusFailed)
+	p.Cut(lead)
+	p.Heal(cut)
+	require.Equal(t, serf.StatusFailed, gossipStatus(lead, cut.name), "the cut-off leader's view of %s", cut.name)
+	survivors := []*node{cut, other}
+	next := leader(t, survivors)
+	t.Logf("%s leads without %s", next.name, lead.name)
+	produceAll(t, survivors, uint64(len(want)), "new leader")
+	want = append(want, "new leader")
+
+	// The old leader comes back as a follower, and every server is still a voter.
+	p.Heal(lead)
+	waitForServers(t, nodes...)
+	for _, nd := range nodes {
+		waitForRecords(t, nd, want...)
+	}
+	voters.requireNeverFewer(t, 3)
+}
+
+// A server that stays failed for RemoveFailedAfter is removed (the other two still
+// make a quorum), and it is a voter again as soon as it is back.
+func TestAServerFailedForLongIsRemovedAndAddedBack(t *testing.T) {
+	c := newCluster(t, nil)
+	p := newPartition(t)
+	c.configure = func(nd *node, cfg *agent.Config) {
+		p.attach(nd, cfg)
+		cfg.RemoveFailedAfter = time.Second
+	}
+	nodes := c.startN(3)
+	lead := leader(t, nodes)
+	fs := followers(nodes, lead)
+	gone, other := fs[0], fs[1]
+
+	p.Cut(gone)
+	waitForServers(t, lead, other)
+	produceAll(t, nodes, 0, "without it")
+
+	p.Heal(gone)
+	waitForServers(t, nodes...)
+	produceAll(t, nodes, 1, "with it")
+	for _, nd := range nodes {
+		waitForRecords(t, nd, "without it", "with it")
 	}
 }
 

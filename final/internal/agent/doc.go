@@ -25,10 +25,23 @@
 // rpc_addr gossip tag, and it is also each server's address in the Raft configuration.
 //
 // Gossip says who is up; Raft's configuration says who votes. voters keeps the second
-// following the first: when a member joins, the leader adds it as a voter; when one
-// leaves or fails, the leader removes it. Followers ignore these events. A server that
-// becomes leader reconciles the two in full, because events that came while there was
-// no leader were ignored by everyone, and a leader that left could not remove itself.
+// following the first, without letting a fault cost a vote:
+//
+//	gossip event           the leader
+//	joined, came back      adds the server as a voter at once
+//	left gracefully        removes it at once
+//	failed, or reaped      keeps it a voter; removes it only once it has been failed
+//	                       for Config.RemoveFailedAfter (default 5 minutes) in the
+//	                       leader's own gossip view, counted in this leadership, and
+//	                       only if the servers left make a quorum of healthy voters
+//
+// A failure is not a leave: a partition, a pause and a restart all look like one from
+// here, and most heal. Removing a failed voter at once would leave the cluster one
+// voter short until the server was back and added again, and one more fault in that
+// window would stop a cluster whose majority is up. Followers ignore these events. A server that becomes leader reconciles the two in
+// full, because events that came while there was no leader were ignored by everyone,
+// and a leader that left could not remove itself; its failure clocks start then, so
+// what it believed before it led (cut off, say) is never acted on.
 //
 // # Starting and stopping
 //

@@ -56,14 +56,17 @@
 //	EventMemberJoin      Join(name, rpc_addr)  a member joined, or came back
 //	EventMemberUpdate    Join(name, rpc_addr)  a member's tags changed
 //	EventMemberLeave     Leave(name)           a member left gracefully
-//	EventMemberFailed    Leave(name)           a member was declared dead
-//	EventMemberReap      Leave(name)           a left or dead member was forgotten
+//	EventMemberFailed    Failed(name)          a member was declared dead
+//	EventMemberReap      Failed(name)          a left or dead member was forgotten
 //
-// Failed maps to Leave: a crashed server, a paused one and one behind a broken link
-// all look the same from here, and in each case nobody should send it work. The
-// mapping is not final: when a failed member comes back, Serf reports it as joined
-// again and the Handler sees Join. A handler that does something hard to undo on
-// Leave (such as removing a voter from a consensus group) should keep that in mind.
+// Failed is not Leave. A member that leaves has said so: it is gone on purpose. A
+// failed member has only stopped answering: a crashed server, a paused one and one
+// behind a broken link all look the same from here, and the last two come back, when
+// Serf reports them joined again and the Handler sees Join. Nobody should send a
+// failed member work, but a handler that does something hard to undo, such as removing
+// a voter from a consensus group, can do it on Leave and should not do it on Failed
+// alone. A reap goes to Failed too: it says that nobody has heard from the member for
+// a long time, not that the member said goodbye.
 //
 // Events about the local node itself (its own join, its own leave) are not passed on:
 // the Handler is told about the other members only.

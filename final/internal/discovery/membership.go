@@ -29,9 +29,17 @@ const eventBufferSize = 256
 // tags change; addr is the member's RPCAddrTag. Join can therefore be called more than
 // once for the same name, and the latest addr is the one to use.
 //
-// Leave is called when a member leaves gracefully, when it is declared failed, and
-// once more when it is reaped (forgotten for good). It can therefore be called more
-// than once for the same name, and for a name that Join never saw; it must tolerate both.
+// Leave is called when a member leaves gracefully: it said goodbye before it went.
+//
+// Failed is called when a member is declared failed. It stopped answering, and from
+// here a crashed server, a paused one and one cut off by the network look the same:
+// it may come back, and Join is then called again. Failed is also called when a member
+// is reaped, that is forgotten for good after it stayed failed, or left, for a long
+// time (Serf's ReconnectTimeout and TombstoneTimeout). A reap says only that nobody has
+// heard from the member for long, not that it said goodbye, so it is no Leave.
+//
+// Leave and Failed can be called more than once for the same name, and for a name that
+// Join never saw; they must tolerate both.
 //
 // Calls are made one at a time from a single goroutine, in the order Serf reported the
 // events, and never for the local node. No call is made after Membership.Leave has
@@ -42,6 +50,7 @@ const eventBufferSize = 256
 type Handler interface {
 	Join(name, addr string) error
 	Leave(name string) error
+	Failed(name string) error
 }
 
 // Config configures a Membership.
@@ -238,9 +247,13 @@ func (m *Membership) handle(e serf.Event) {
 			if err := m.handler.Join(member.Name, addr); err != nil {
 				m.logger.Error("handler failed on join", "peer", member.Name, "addr", addr, "err", err)
 			}
-		case serf.EventMemberLeave, serf.EventMemberFailed, serf.EventMemberReap:
+		case serf.EventMemberLeave:
 			if err := m.handler.Leave(member.Name); err != nil {
 				m.logger.Error("handler failed on leave", "peer", member.Name, "err", err)
+			}
+		case serf.EventMemberFailed, serf.EventMemberReap:
+			if err := m.handler.Failed(member.Name); err != nil {
+				m.logger.Error("handler failed on member failure", "peer", member.Name, "err", err)
 			}
 		}
 	}
@@ -261,7 +274,7 @@ func (m *Membership) BindAddr() string {
 }
 
 // Leave leaves the cluster gracefully, then shuts the node down: the other members
-// see a Leave (not a failure), the ports are released, the event loop ends and the
+// see it leave (their Handlers get Leave, not Failed), the ports are released, the event loop ends and the
 // Handler is not called again. It blocks while the leave is gossiped: about two
 // seconds with the default timers (see Timing in the package documentation).
 // Leave is idempotent: later calls wait for the first and return its result. If Serf

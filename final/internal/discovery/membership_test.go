@@ -55,13 +55,14 @@ func fastGossip(c *serf.Config) {
 
 // call is one call on a recorder.
 type call struct {
-	Op   string // "join" or "leave"
+	Op   string // "join", "leave" or "failed"
 	Name string
 	Addr string // RPC address; joins only
 }
 
-func join(name string) call  { return call{Op: "join", Name: name, Addr: rpcAddr(name)} }
-func leave(name string) call { return call{Op: "leave", Name: name} }
+func join(name string) call   { return call{Op: "join", Name: name, Addr: rpcAddr(name)} }
+func leave(name string) call  { return call{Op: "leave", Name: name} }
+func failed(name string) call { return call{Op: "failed", Name: name} }
 
 // recorder is a Handler that remembers its calls and returns err from each of them.
 type recorder struct {
@@ -84,6 +85,13 @@ func (r *recorder) Leave(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, call{Op: "leave", Name: name})
+	return r.err
+}
+
+func (r *recorder) Failed(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{Op: "failed", Name: name})
 	return r.err
 }
 
@@ -238,11 +246,15 @@ func TestLeaveIsReportedToOthers(t *testing.T) {
 			require.Contains(c, n.handler.Calls(), leave("c"))
 		}, waitFor, tick, "%s never saw c leave", name)
 	}
+	// A leave is no failure.
+	for _, name := range []string{"a", "b"} {
+		require.NotContains(t, nodes[name].handler.Calls(), failed("c"), "%s took c's leave for a failure", name)
+	}
 	// c's handler is not told of c's own leave: it saw the two others join, nothing more.
 	require.ElementsMatch(t, []call{join("a"), join("b")}, nodes["c"].handler.Calls())
 }
 
-func TestCrashIsReportedAsLeave(t *testing.T) {
+func TestCrashIsReportedAsFailed(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, nil)
 
@@ -254,8 +266,10 @@ func TestCrashIsReportedAsLeave(t *testing.T) {
 		n := nodes[name]
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			require.Equal(c, serf.StatusFailed, statuses(n)["c"])
-			require.Contains(c, n.handler.Calls(), leave("c"))
+			require.Contains(c, n.handler.Calls(), failed("c"))
 		}, waitFor, tick, "%s never noticed that c crashed", name)
+		// A crash is no leave: c may come back.
+		require.NotContains(t, n.handler.Calls(), leave("c"), "%s took c's crash for a leave", name)
 	}
 }
 
@@ -268,11 +282,11 @@ func TestFailedMemberIsReaped(t *testing.T) {
 
 	require.NoError(t, nodes["c"].Crash())
 
-	// Failed, then reaped: Leave is called twice, and c is gone from the member list.
+	// Failed, then reaped: Failed is called twice, and c is gone from the member list.
 	a := nodes["a"]
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		require.NotContains(c, statuses(a), "c")
-		require.Equal(c, []call{join("b"), join("c"), leave("c"), leave("c")}, sortJoins(a.handler.Calls()))
+		require.Equal(c, []call{join("b"), join("c"), failed("c"), failed("c")}, sortJoins(a.handler.Calls()))
 	}, waitFor, tick, "a never reaped c")
 }
 
