@@ -91,7 +91,7 @@ type cluster struct {
 	rootTLS   *tls.Config // the test's clients
 	model     string
 	policy    string
-	label     string                // keeps this test's gossip apart from other tests' on the machine
+	label     string                      // keeps this test's gossip apart from other tests' on the machine
 	raftTune  func(*consensus.RaftConfig) // applied after fastRaft, or nil
 	// configure, if set, changes each agent's Config last (partition.attach does).
 	configure func(nd *node, cfg *agent.Config)

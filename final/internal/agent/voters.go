@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
-	"golog/internal/discovery"
 	"golog/internal/consensus"
+	"golog/internal/discovery"
 )
 
 // reconcileInterval is how often the leader compares the Raft configuration with the
