@@ -835,3 +835,39 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A server that crashes and comes back at other addresses (a container rescheduled
+// elsewhere) rejoins under its name, with the records it had: gossip takes its new
+// address once the old one has been dead for DeadNodeReclaimTime (here, at once), and
+// the leader moves it to its new RPC address in the Raft configuration.
+func TestAServerRestartedAtNewAddressesRejoins(t *testing.T) {
+	c := newCluster(t, nil)
+	p := newPartition(t)
+	c.configure = func(nd *node, cfg *agent.Config) {
+		p.attach(nd, cfg)
+		tune := cfg.Tune
+		cfg.Tune = func(sc *serf.Config) {
+			tune(sc)
+			sc.MemberlistConfig.DeadNodeReclaimTime = time.Nanosecond
+		}
+	}
+	nodes := c.startN(3)
+	lead := leader(t, nodes)
+	moving := followers(nodes, lead)[0]
+	produceAll(t, nodes, 0, "before")
+	waitForRecords(t, moving, "before")
+
+	// It crashes: the others see it fail, and it never says goodbye.
+	p.Cut(moving)
+	waitForGossip(t, lead, moving.name, serf.StatusFailed)
+	oldAddr := moving.rpcAddr
+	c.stop(moving)
+	p.Heal(moving)
+
+	moving.rpcAddr = "" // new ports for everything
+	c.start(moving, c.config(moving, lead.agent.BindAddr()))
+	require.NotEqual(t, oldAddr, moving.rpcAddr)
+	waitForServers(t, nodes...)
+	produceAll(t, nodes, 1, "after")
+	waitForRecords(t, moving, "before", "after")
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,20 @@ type testCluster struct {
 	t     testing.TB
 	nodes []*testNode
 	tune  func(*consensus.Config) // changes to the test configuration, or nil
+
+	// byAddr holds the running servers by address, for readIndex: a follower's read
+	// index comes from the leader, which the servers reach through it, as the agent's
+	// servers reach each other over gRPC.
+	byAddr sync.Map // string -> *consensus.DistributedLog
+}
+
+// readIndex asks the server at addr for a read index (consensus.Config.ReadIndex).
+func (c *testCluster) readIndex(ctx context.Context, addr string) (uint64, error) {
+	d, ok := c.byAddr.Load(addr)
+	if !ok {
+		return 0, fmt.Errorf("no server at %s", addr)
+	}
+	return d.(*consensus.DistributedLog).ReadIndex(ctx)
 }
 
 // newCluster starts a cluster of n servers and waits until all have joined. Every
@@ -114,6 +129,7 @@ func (c *testCluster) start(nd *testNode) {
 	config.Raft = testRaftConfig(nd.id)
 	config.Raft.StreamLayer = stream
 	config.Raft.Bootstrap = nd == c.nodes[0]
+	config.ReadIndex = c.readIndex
 	if c.tune != nil {
 		c.tune(&config)
 	}
@@ -123,6 +139,7 @@ func (c *testCluster) start(nd *testNode) {
 	}
 	require.NoError(c.t, err, "start %s", nd.id)
 	nd.ln, nd.dlog = ln, dlog
+	c.byAddr.Store(nd.addr, dlog)
 }
 
 // stop closes nd's server cleanly, if it is running.
@@ -131,6 +148,7 @@ func (c *testCluster) stop(nd *testNode) {
 	if nd.dlog == nil {
 		return
 	}
+	c.byAddr.Delete(nd.addr)
 	require.NoError(c.t, nd.dlog.Close(), "close %s", nd.id)
 	require.NoError(c.t, nd.ln.Close())
 	nd.dlog, nd.ln = nil, nil

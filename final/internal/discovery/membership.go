@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/serf/serf"
 )
@@ -22,6 +23,10 @@ const RPCAddrTag = "rpc_addr"
 // Serf sends member events while holding its member lock: when the channel is full,
 // Serf stops processing membership (and Members blocks) until the handler catches up.
 const eventBufferSize = 256
+
+// deadNodeReclaimTime is how long a member must have been dead before another node may
+// take its name at another address: a server restarted elsewhere rejoins after that.
+const deadNodeReclaimTime = 30 * time.Second
 
 // Handler is told about the other members of the cluster.
 //
@@ -140,6 +145,10 @@ func New(handler Handler, config Config) (*Membership, error) {
 
 	events := make(chan serf.Event, eventBufferSize)
 	sc := serf.DefaultConfig()
+	// A server that restarts on another address (a container rescheduled elsewhere)
+	// keeps its name. memberlist lets a dead member's name come back at a new address
+	// only after DeadNodeReclaimTime, and never with its default of 0.
+	sc.MemberlistConfig.DeadNodeReclaimTime = deadNodeReclaimTime
 	if config.Tune != nil {
 		config.Tune(sc)
 	}

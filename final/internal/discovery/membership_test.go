@@ -410,3 +410,13 @@ func (b *syncBuffer) Bytes() []byte {
 }
 
 func (b *syncBuffer) String() string { return string(b.Bytes()) }
+
+// A member that restarts at another address keeps its name: memberlist gives a dead
+// member's name to a new address after DeadNodeReclaimTime, which New sets (memberlist's
+// own default, 0, never does). Tune sees the value and may change it.
+func TestDeadNodesCanBeReclaimed(t *testing.T) {
+	var seen time.Duration
+	config := withTune(testConfig(t, "a"), func(c *serf.Config) { seen = c.MemberlistConfig.DeadNodeReclaimTime })
+	start(t, &recorder{}, config)
+	require.Equal(t, 30*time.Second, seen)
+}
