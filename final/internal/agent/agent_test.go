@@ -871,3 +871,65 @@ func TestAServerRestartedAtNewAddressesRejoins(t *testing.T) {
 	produceAll(t, nodes, 1, "after")
 	waitForRecords(t, moving, "before", "after")
 }
+
+// get reads url and returns the answer's status, Retry-After header and body.
+func get(t *testing.T, client *http.Client, url string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	res, err := client.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, res.Header.Get("Retry-After"), string(b)
+}
+
+// Over HTTP, as over gRPC: a record written through one follower is read, linearizably,
+// through the other at once; with no leader (two of three servers cut off), writes and
+// linearizable reads answer 503 with Retry-After and say the write was not applied,
+// while a local read still answers from the server's copy; /readyz says what is
+// missing.
+func TestHTTPOnACluster(t *testing.T) {
+	c := newCluster(t, nil)
+	p := newPartition(t)
+	c.configure = p.attach
+	nodes := c.startN(3)
+	lead := leader(t, nodes)
+	fs := followers(nodes, lead)
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	for i := range 5 {
+		value := fmt.Sprintf("v%d", i)
+		status, body := post(t, client, fs[0].httpURL, `{"record": {"value": "`+value+`"}}`)
+		require.Equal(t, http.StatusOK, status, body)
+		require.JSONEq(t, fmt.Sprintf(`{"offset": %d}`, i), body)
+		status, _, body = get(t, client, fmt.Sprintf("%s/?offset=%d", fs[1].httpURL, i))
+		require.Equal(t, http.StatusOK, status, body)
+		require.JSONEq(t, fmt.Sprintf(`{"record": {"value": %q, "offset": %d}}`, value, i), body)
+	}
+	for _, nd := range nodes {
+		status, _, body := get(t, client, nd.httpURL+"/readyz")
+		require.Equal(t, http.StatusOK, status, "%s: %s", nd.name, body)
+	}
+
+	p.Cut(lead)
+	p.Cut(fs[0])
+	last := fs[1]
+	require.Eventually(t, func() bool {
+		status, _, _ := get(t, client, last.httpURL+"/readyz")
+		return status == http.StatusServiceUnavailable
+	}, waitFor, tick, "%s still says it is ready without a leader", last.name)
+	status, body := post(t, client, last.httpURL, `{"record": {"value": "lost?"}}`)
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, body, `"applied":"no"`)
+	status, retry, body := get(t, client, last.httpURL+"/?offset=0")
+	require.Equal(t, http.StatusServiceUnavailable, status, "a linearizable read needs a leader: %s", body)
+	require.Equal(t, "1", retry)
+	status, _, body = get(t, client, last.httpURL+"/?offset=0&consistency=local")
+	require.Equal(t, http.StatusOK, status, body)
+	require.JSONEq(t, `{"record": {"value": "v0", "offset": 0}}`, body)
+	status, _, body = get(t, client, last.httpURL+"/healthz")
+	require.Equal(t, http.StatusOK, status, "the process is up: %s", body)
+}

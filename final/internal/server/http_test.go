@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -426,4 +427,29 @@ func TestInternalError(t *testing.T) {
 
 func TestNewHTTPServerNeedsALog(t *testing.T) {
 	require.Panics(t, func() { server.NewHTTPServer(server.HTTPConfig{}) })
+}
+
+// TestBelowRetention checks the 404 of an offset older records were removed from: the
+// JSON error says where the log starts now.
+func TestBelowRetention(t *testing.T) {
+	l := server.NewTestLog(t, func(c *consensus.Config) {
+		c.Segment.MaxIndexBytes = 4 * 12 // four records a segment
+		c.Retention = consensus.Retention{MaxBytes: 1, CheckInterval: 10 * time.Millisecond}
+	})
+	srv := httptest.NewServer(server.NewHTTPServer(server.HTTPConfig{Log: l, Logger: testenv.Logger(t)}))
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, log: l, url: srv.URL, client: srv.Client()}
+	for i := range 10 {
+		h.appendValue(fmt.Appendf(nil, "v%d", i))
+	}
+	require.Eventually(t, func() bool { return l.Status().LowestOffset == 8 }, 10*time.Second, 10*time.Millisecond,
+		"retention keeps the last segment only")
+
+	resp := h.do(http.MethodGet, "/?offset=3", "")
+	requireError(t, http.StatusNotFound, "below the lowest offset", resp)
+	var body struct{ Lowest *uint64 }
+	require.NoError(t, json.Unmarshal([]byte(resp.body), &body))
+	require.NotNil(t, body.Lowest)
+	require.Equal(t, uint64(8), *body.Lowest)
+	requireOK(t, `{"record":{"value":"v8","offset":8}}`+"\n", h.do(http.MethodGet, "/?offset=8", ""))
 }

@@ -49,6 +49,14 @@ type ErrOffsetOutOfRange struct {
 }
 
 func (e ErrOffsetOutOfRange) Error() string {
+	if e.Offset < e.Lowest {
+		holds := fmt.Sprintf("the log holds offsets %d to %d", e.Lowest, e.Next-1)
+		if e.Lowest == e.Next {
+			holds = fmt.Sprintf("the log is empty, the next record gets offset %d", e.Next)
+		}
+		return fmt.Sprintf("log: offset %d is below the lowest offset the log holds, %d (older records were "+
+			"removed): %s", e.Offset, e.Lowest, holds)
+	}
 	if e.Lowest == e.Next {
 		return fmt.Sprintf("log: offset %d is out of range: the log is empty, the next record gets offset %d",
 			e.Offset, e.Next)
