@@ -158,4 +158,3 @@ func walkFiles(t *testing.T, dir string, f func(*syscall.Stat_t)) {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
