@@ -60,39 +60,58 @@ func (d *DistributedLog) Append(ctx context.Context, req AppendRequest) (AppendR
 // commit; Wait on the result for that. Appends proposed one after the other, from one
 // goroutine, are appended in that order. An error means nothing was proposed: it is one
 // of the NotApplied errors of Append.
+//
+// Appends proposed while earlier ones commit are coalesced into one Raft entry (see
+// proposer): each keeps its own offsets, and the entry costs one write to disk and one
+// round of replication for all of them.
 func (d *DistributedLog) Propose(ctx context.Context, req AppendRequest) (*Proposal, error) {
-	cmd, err := d.encodeAppend(req)
+	size, err := d.checkRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	timeout := d.timeout
 	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline)
-		if left < minProposeTime {
+		if left := time.Until(deadline); left < minProposeTime {
 			return nil, notApplied(ReasonDeadlineBeforePropose,
 				fmt.Errorf("%s left of the caller's deadline: too little to propose the append", left.Round(time.Microsecond)))
 		}
-		timeout = min(timeout, left)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, notApplied(ReasonDeadlineBeforePropose, err)
 	}
-	if d.raft.State() == raft.Shutdown {
+	switch d.raft.State() {
+	case raft.Shutdown:
+		return nil, ErrClosed
+	case raft.Leader:
+	default:
+		addr, id := d.raft.LeaderWithID()
+		return nil, ErrNotLeader{LeaderAddr: string(addr), LeaderID: string(id)}
+	}
+	p := &Proposal{ctx: ctx, req: req, size: size, done: make(chan struct{})}
+	select {
+	case d.proposals <- p:
+		return p, nil
+	case <-ctx.Done():
+		return nil, notApplied(ReasonDeadlineBeforePropose, ctx.Err())
+	case <-d.stop:
 		return nil, ErrClosed
 	}
-	p := &Proposal{d: d, future: d.raft.Apply(cmd, timeout), done: make(chan struct{})}
-	go func() {
-		_ = p.future.Error() // blocks until raft has an outcome
-		close(p.done)
-	}()
-	return p, nil
 }
 
 // A Proposal is an append handed to Raft, whose outcome is not known yet.
 type Proposal struct {
-	d      *DistributedLog
-	future raft.ApplyFuture
-	done   chan struct{} // closed when the future has its outcome
+	ctx  context.Context // the proposer's: it is not proposed once this ends
+	req  AppendRequest
+	size int // the bytes it adds to an entry
+
+	done chan struct{} // closed once res and err are set
+	res  AppendResult
+	err  error
+}
+
+// resolve sets the proposal's outcome.
+func (p *Proposal) resolve(res AppendResult, err error) {
+	p.res, p.err = res, err
+	close(p.done)
 }
 
 // Wait waits for the append to be committed and applied, and returns what Append
@@ -101,50 +120,44 @@ type Proposal struct {
 func (p *Proposal) Wait(ctx context.Context) (AppendResult, error) {
 	select {
 	case <-p.done:
+		return p.res, p.err
 	case <-ctx.Done():
 		return AppendResult{}, maybeApplied(ReasonStoppedWaiting,
 			fmt.Errorf("stopped waiting for the append to commit: %w", ctx.Err()))
 	}
-	if err := p.future.Error(); err != nil {
-		return AppendResult{}, p.d.applyError(err)
-	}
-	return appendResponse(p.future.Response())
 }
 
-// encodeAppend checks req and returns its command.
-func (d *DistributedLog) encodeAppend(req AppendRequest) ([]byte, error) {
+// checkRequest checks req and returns the bytes it adds to an entry.
+func (d *DistributedLog) checkRequest(req AppendRequest) (int, error) {
 	if len(req.Values) == 0 {
-		return nil, errors.New("distributed log: append: no records")
+		return 0, errors.New("distributed log: append: no records")
 	}
 	if len(req.ProducerID) > maxProducerIDBytes {
-		return nil, fmt.Errorf("distributed log: append: a producer ID of %d bytes, at most %d",
+		return 0, fmt.Errorf("distributed log: append: a producer ID of %d bytes, at most %d",
 			len(req.ProducerID), maxProducerIDBytes)
 	}
 	if req.ProducerID != "" && req.Sequence == 0 {
-		return nil, errors.New("distributed log: append: an idempotent append needs a sequence number from 1 on")
+		return 0, errors.New("distributed log: append: an idempotent append needs a sequence number from 1 on")
 	}
 	limit := d.data.MaxStoreBytes()
+	size := batchHeaderSize + len(req.ProducerID)
 	for _, v := range req.Values {
-		size, err := storage.RecordFrameSize(&storage.Record{Value: v})
+		frame, err := storage.RecordFrameSize(&storage.Record{Value: v})
 		if err != nil {
-			return nil, fmt.Errorf("distributed log: append: %w", err)
+			return 0, fmt.Errorf("distributed log: append: %w", err)
 		}
-		if size > limit {
-			return nil, fmt.Errorf("distributed log: append: a record takes up to %d bytes on disk, a segment holds %d: %w",
-				size, limit, storage.ErrRecordTooLarge)
+		if frame > limit {
+			return 0, fmt.Errorf("distributed log: append: a record takes up to %d bytes on disk, a segment holds %d: %w",
+				frame, limit, storage.ErrRecordTooLarge)
 		}
-	}
-	cmd, err := encodeAppend(time.Now().UnixNano(),
-		[]batch{{producer: req.ProducerID, sequence: req.Sequence, values: req.Values}})
-	if err != nil {
-		return nil, fmt.Errorf("distributed log: append: %w", err)
+		size += valueHeaderSize + len(v)
 	}
 	// The Raft log's segments hold raftEntryOverhead more than the data log's.
-	if uint64(len(cmd)) > limit {
-		return nil, fmt.Errorf("distributed log: append: %d records of %d bytes in all, more than a segment holds (%d): %w",
-			len(req.Values), len(cmd), limit, storage.ErrRecordTooLarge)
+	if uint64(commandHeaderSize+size) > limit {
+		return 0, fmt.Errorf("distributed log: append: %d records of %d bytes in all, more than a segment holds (%d): %w",
+			len(req.Values), size, limit, storage.ErrRecordTooLarge)
 	}
-	return cmd, nil
+	return size, nil
 }
 
 // applyError turns the error of an Apply future into what Append returns.
@@ -165,29 +178,5 @@ func (d *DistributedLog) applyError(err error) error {
 		return maybeApplied(ReasonShutdownAfterPropose, err)
 	default:
 		return maybeApplied(ReasonLeadershipLost, err)
-	}
-}
-
-// appendResponse turns the state machine's response to a one-batch append into what
-// Append returns.
-func appendResponse(resp any) (AppendResult, error) {
-	switch r := resp.(type) {
-	case []appendResult:
-		if len(r) != 1 {
-			return AppendResult{}, fmt.Errorf("distributed log: append: %d results from the state machine for one batch", len(r))
-		}
-		if r[0].err != nil {
-			if errors.Is(r[0].err, ErrSequenceTooOld) {
-				return AppendResult{}, notApplied(ReasonSequenceTooOld, r[0].err)
-			}
-			return AppendResult{}, fmt.Errorf("distributed log: append: %w", r[0].err)
-		}
-		return AppendResult{Offset: r[0].first, Count: int(r[0].count), Duplicate: r[0].duplicate}, nil
-	case error:
-		// The state machine stopped (its disk failed): the entry is committed, and
-		// applied on the other servers.
-		return AppendResult{}, fmt.Errorf("distributed log: append: %w", r)
-	default:
-		return AppendResult{}, fmt.Errorf("distributed log: append: unexpected response %T from the state machine", resp)
 	}
 }

@@ -38,6 +38,15 @@ const (
 	truncateCommand commandType = 2
 )
 
+// Sizes of an appendCommand's parts: the command's header (version, type, time,
+// batches), a batch's header without its producer ID (its length, the sequence number,
+// the records), and a value's header (its length).
+const (
+	commandHeaderSize = 2 + 8 + 4
+	batchHeaderSize   = 2 + 8 + 4
+	valueHeaderSize   = 4
+)
+
 // errBadCommand is wrapped by the errors decodeCommand returns.
 var errBadCommand = errors.New("malformed command")
 
@@ -56,14 +65,14 @@ type appendCmd struct {
 
 // encodeAppend returns the entry data of an appendCommand.
 func encodeAppend(time int64, batches []batch) ([]byte, error) {
-	size := 2 + 8 + 4
+	size := commandHeaderSize
 	for _, b := range batches {
 		if len(b.producer) > math.MaxUint16 {
 			return nil, fmt.Errorf("producer ID of %d bytes: at most %d", len(b.producer), math.MaxUint16)
 		}
-		size += 2 + len(b.producer) + 8 + 4
+		size += batchHeaderSize + len(b.producer)
 		for _, v := range b.values {
-			size += 4 + len(v)
+			size += valueHeaderSize + len(v)
 		}
 	}
 	p := make([]byte, 0, size)

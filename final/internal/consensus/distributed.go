@@ -46,6 +46,8 @@ type DistributedLog struct {
 
 	targets commandTargets // see waitApplied
 
+	proposals chan *Proposal // appends waiting to be proposed (see proposer)
+
 	ready   chan struct{} // closed once the server has caught up (see Read)
 	stop    chan struct{} // closed by Close: the background goroutines return
 	stopped sync.WaitGroup
@@ -81,6 +83,7 @@ func NewDistributedLog(dataDir string, c Config) (*DistributedLog, error) {
 		timeout:         cmp.Or(c.Raft.ApplyTimeout, defaultApplyTimeout),
 		shutdownTimeout: cmp.Or(c.Raft.ShutdownTimeout, defaultShutdownTimeout),
 		applied:         make(chan struct{}),
+		proposals:       make(chan *Proposal, proposerQueue),
 		ready:           make(chan struct{}),
 		stop:            make(chan struct{}),
 	}
@@ -90,6 +93,7 @@ func NewDistributedLog(dataDir string, c Config) (*DistributedLog, error) {
 	}
 	d.goBackground(func() { d.catchUp(time.Now()) })
 	d.goBackground(d.retain)
+	d.goBackground(d.runProposer)
 	return d, nil
 }
 
