@@ -161,6 +161,8 @@ type Agent struct {
 	membership  *discovery.Membership
 	watchStop   chan struct{} // closed by Shutdown to stop watchLeadership's goroutine
 	watchDone   chan struct{} // closed when that goroutine has returned
+	healthStop  chan struct{} // closed by Shutdown to stop watchHealth's goroutine
+	healthDone  chan struct{} // closed when that goroutine has returned
 
 	stopped      chan struct{} // closed when the gRPC or HTTP server stops serving
 	stoppedOnce  sync.Once
@@ -196,6 +198,7 @@ func New(config Config) (*Agent, error) {
 		a.watchLeadership,
 		a.awaitSoloElection,
 		a.serveGRPC,
+		a.watchHealth,
 		a.serveHTTP,
 	} {
 		if err := setup(); err != nil {
@@ -416,6 +419,37 @@ func (a *Agent) serveGRPC() error {
 	return nil
 }
 
+// healthInterval is how often the agent updates what the gRPC health service answers.
+const healthInterval = 250 * time.Millisecond
+
+// watchHealth starts a goroutine that keeps the gRPC health service's answer up to
+// date: SERVING while this server knows a leader and has caught up after its start (see
+// server.GRPCServer.SetServing), like /readyz.
+func (a *Agent) watchHealth() error {
+	a.healthStop = make(chan struct{})
+	a.healthDone = make(chan struct{})
+	go func() {
+		defer close(a.healthDone)
+		ticker := time.NewTicker(healthInterval)
+		defer ticker.Stop()
+		serving := false
+		for {
+			st := a.dlog.Status()
+			if now := st.LeaderID != "" && st.Ready; now != serving {
+				a.grpcServer.SetServing(now)
+				a.logger.Info("health", "serving", now, "leader", st.LeaderID, "ready", st.Ready)
+				serving = now
+			}
+			select {
+			case <-ticker.C:
+			case <-a.healthStop:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
 // serveHTTP serves the log over HTTP, if there is an HTTP listener. A write that
 // reaches a follower is forwarded to the leader.
 func (a *Agent) serveHTTP() error {
@@ -539,6 +573,10 @@ func (a *Agent) Shutdown() error {
 		if a.watchStop != nil {
 			close(a.watchStop)
 			<-a.watchDone
+		}
+		if a.healthStop != nil {
+			close(a.healthStop)
+			<-a.healthDone
 		}
 		if a.voters != nil {
 			a.voters.handOverIfLeader()

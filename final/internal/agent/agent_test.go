@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	api "golog/api/v1"
@@ -203,11 +205,16 @@ func (c *cluster) startN(n int) []*node {
 
 // client returns a gRPC client of the server at addr, connecting with tlsConfig.
 func (c *cluster) client(addr string, tlsConfig *tls.Config) api.LogClient {
+	return api.NewLogClient(c.conn(addr, tlsConfig))
+}
+
+// conn returns a gRPC connection to the server at addr, with tlsConfig.
+func (c *cluster) conn(addr string, tlsConfig *tls.Config) *grpc.ClientConn {
 	c.t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
 	require.NoError(c.t, err)
 	c.t.Cleanup(func() { require.NoError(c.t, conn.Close()) })
-	return api.NewLogClient(conn)
+	return conn
 }
 
 // running returns the nodes that are running.
@@ -932,4 +939,55 @@ func TestHTTPOnACluster(t *testing.T) {
 	require.JSONEq(t, `{"record": {"value": "v0", "offset": 0}}`, body)
 	status, _, body = get(t, client, last.httpURL+"/healthz")
 	require.Equal(t, http.StatusOK, status, "the process is up: %s", body)
+}
+
+// The gRPC health service says SERVING once a server knows a leader and has caught up,
+// and NOT_SERVING while it has no leader; it answers only clients the ACL lets read.
+// Reflection lists the API, to the same clients.
+func TestHealthAndReflection(t *testing.T) {
+	c := newCluster(t, nil)
+	p := newPartition(t)
+	c.configure = p.attach
+	nodes := c.startN(3)
+	lead := leader(t, nodes)
+	follower := followers(nodes, lead)[0]
+
+	conn := c.conn(follower.rpcAddr, c.rootTLS)
+	health := healthpb.NewHealthClient(conn)
+	serving := func() healthpb.HealthCheckResponse_ServingStatus {
+		res, err := health.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "log.v1.Log"})
+		if err != nil {
+			return healthpb.HealthCheckResponse_UNKNOWN
+		}
+		return res.Status
+	}
+	require.Eventually(t, func() bool { return serving() == healthpb.HealthCheckResponse_SERVING }, waitFor, tick)
+
+	p.Cut(lead)
+	p.Cut(followers(nodes, lead)[1])
+	require.Eventually(t, func() bool { return serving() == healthpb.HealthCheckResponse_NOT_SERVING }, waitFor, tick,
+		"a server without a leader says it is not serving")
+
+	refl := reflectionpb.NewServerReflectionClient(conn)
+	stream, err := refl.ServerReflectionInfo(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+	}))
+	res, err := stream.Recv()
+	require.NoError(t, err)
+	var services []string
+	for _, s := range res.GetListServicesResponse().GetService() {
+		services = append(services, s.Name)
+	}
+	require.Contains(t, services, "log.v1.Log")
+
+	certs := testenv.Certs(t)
+	nobodyTLS, err := config.SetupTLSConfig(config.TLSConfig{
+		CertFile: certs.NobodyClientCertFile, KeyFile: certs.NobodyClientKeyFile, CAFile: certs.CAFile,
+	})
+	require.NoError(t, err)
+	nobody := c.conn(follower.rpcAddr, nobodyTLS)
+	_, err = healthpb.NewHealthClient(nobody).Check(t.Context(), &healthpb.HealthCheckRequest{})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
 }

@@ -6,6 +6,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 
 	api "golog/api/v1"
@@ -32,6 +35,12 @@ var rpcActions = map[string]string{
 	api.Log_GetServers_FullMethodName:    auth.ActionConsume, // whoever may read may find the servers
 	api.Log_GetStatus_FullMethodName:     auth.ActionConsume,
 	api.Cluster_ReadIndex_FullMethodName: auth.ActionCluster,
+	// Health checks and reflection (see health.go): whoever may read.
+	healthpb.Health_Check_FullMethodName:                                   auth.ActionConsume,
+	healthpb.Health_Watch_FullMethodName:                                   auth.ActionConsume,
+	healthpb.Health_List_FullMethodName:                                    auth.ActionConsume,
+	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName:      auth.ActionConsume,
+	reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: auth.ActionConsume,
 }
 
 // gatekeeper checks every RPC before its handler runs: who is calling (the verified

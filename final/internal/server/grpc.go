@@ -13,6 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	api "golog/api/v1"
@@ -66,7 +69,8 @@ const DefaultStreamWindow = 1024
 // it with Serve and stop it with Shutdown.
 type GRPCServer struct {
 	grpc     *grpc.Server
-	stopping chan struct{} // closed by Shutdown: ends every ConsumeStream
+	health   *health.Server
+	stopping chan struct{} // closed by Shutdown: ends every ConsumeStream and health Watch
 	stopOnce sync.Once
 }
 
@@ -98,20 +102,15 @@ func NewGRPCServer(cfg GRPCConfig, opts ...grpc.ServerOption) (*GRPCServer, erro
 		grpc.ChainUnaryInterceptor(gate.unary),
 		grpc.ChainStreamInterceptor(gate.stream),
 	}, opts...)
-	s := &GRPCServer{stopping: make(chan struct{})}
+	s := &GRPCServer{stopping: make(chan struct{}), health: health.NewServer()}
 	s.grpc = grpc.NewServer(opts...)
 	api.RegisterLogServer(s.grpc, &logService{log: cfg.Log, window: window, logger: logger, stopping: s.stopping})
 	api.RegisterClusterServer(s.grpc, &clusterService{log: cfg.Log})
+	healthpb.RegisterHealthServer(s.grpc, healthService{Server: s.health, stopping: s.stopping})
+	s.SetServing(false)
+	reflection.Register(s.grpc)
 	return s, nil
 }
-
-// Register registers another service (health, reflection) on the server, before Serve.
-func (s *GRPCServer) Register(desc *grpc.ServiceDesc, impl any) {
-	s.grpc.RegisterService(desc, impl)
-}
-
-// Server returns the grpc.Server, for services that register themselves on one.
-func (s *GRPCServer) Server() *grpc.Server { return s.grpc }
 
 // Serve accepts connections on l until Shutdown. It returns nil after a
 // Shutdown and the listener's error otherwise.
@@ -128,7 +127,10 @@ func (s *GRPCServer) Serve(l net.Listener) error {
 // RPCs get until ctx is done to finish before connections are closed.
 // It is safe to call more than once.
 func (s *GRPCServer) Shutdown(ctx context.Context) error {
-	s.stopOnce.Do(func() { close(s.stopping) })
+	s.stopOnce.Do(func() {
+		s.health.Shutdown() // NOT_SERVING from now on
+		close(s.stopping)
+	})
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
