@@ -271,29 +271,32 @@ func TestTheResolverFollowsTheCluster(t *testing.T) {
 	seed := c.nodes[0] // it bootstrapped the cluster: the leader, most likely
 	rec := newRecorder()
 	cl := c.newClient(c.clientConfig(rec, seed))
+	_, err := cl.Produce(t.Context(), []byte("something to read"))
+	require.NoError(t, err)
 
 	// A server added later gets its share of the reads.
-	added := c.add()
-	c.waitForServers()
-	require.Eventually(t, func() bool {
-		_, err := cl.Consume(t.Context(), 0, client.Local)
-		if err != nil {
-			_, err = cl.Produce(t.Context(), []byte("something to read"))
+	readsReach := func(nd *node) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			_, err := cl.Consume(t.Context(), 0, client.Linearizable)
 			require.NoError(t, err)
-		}
-		return rec.served(api.Log_Consume_FullMethodName)[added.rpcAddr] > 0
-	}, waitFor, tick, "no read reached %s", added.name)
-
-	// The seed goes away: the client finds the cluster through the servers it knows.
-	c.stop(seed)
+			return rec.served(api.Log_Consume_FullMethodName)[nd.rpcAddr] > 0
+		}, waitFor, tick, "no read reached %s", nd.name)
+	}
+	readsReach(c.add())
 	c.waitForServers()
-	_, err := cl.Produce(t.Context(), []byte("after the seed left"))
+
+	// The seed goes away: the client finds the cluster through the servers it knows,
+	// and finds a server added since.
+	c.stop(seed)
+	readsReach(c.add())
+	c.waitForServers()
+	_, err = cl.Produce(t.Context(), []byte("after the seed left"))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		servers, err := cl.Servers(t.Context())
-		require.NoError(t, err)
-		return len(servers) == 3 && !slices.ContainsFunc(servers, func(s client.Server) bool { return s.ID == seed.name })
-	}, waitFor, tick)
+	servers, err := cl.Servers(t.Context())
+	require.NoError(t, err)
+	require.Len(t, servers, 4)
+	require.False(t, slices.ContainsFunc(servers, func(s client.Server) bool { return s.ID == seed.name }))
 }
 
 func TestStatus(t *testing.T) {

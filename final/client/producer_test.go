@@ -1,10 +1,15 @@
 package client_test
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	api "golog/api/v1"
 	"golog/client"
@@ -49,6 +54,91 @@ func TestAProducerKeepsOrderAcrossALeaderChange(t *testing.T) {
 	c.waitForRecords(want)
 	require.Greater(t, len(rec.served(api.Log_ProduceStream_FullMethodName)), 1,
 		"the producer went on at the new leader")
+}
+
+// lostStreamAnswer is a client stream interceptor for ProduceStream: when the answer
+// number at arrives, the record it answers having been applied, it ends the stream,
+// runs stopServer and reports a broken connection in place of the answer.
+type lostStreamAnswer struct {
+	at         int
+	stopServer func()
+
+	mu       sync.Mutex
+	answers  int
+	sequence map[uint64]int // sequence number → how many times it was sent
+}
+
+func (l *lostStreamAnswer) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+	streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method != api.Log_ProduceStream_FullMethodName {
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &lossyStream{ClientStream: s, l: l, cancel: cancel}, nil
+}
+
+type lossyStream struct {
+	grpc.ClientStream
+	l      *lostStreamAnswer
+	cancel context.CancelFunc
+}
+
+func (s *lossyStream) SendMsg(m any) error {
+	s.l.mu.Lock()
+	s.l.sequence[m.(*api.ProduceRequest).Sequence]++
+	s.l.mu.Unlock()
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *lossyStream) RecvMsg(m any) error {
+	if err := s.ClientStream.RecvMsg(m); err != nil {
+		return err
+	}
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	s.l.answers++
+	if s.l.answers != s.l.at {
+		return nil
+	}
+	s.cancel() // the old leader stops only once its streams have ended
+	s.l.stopServer()
+	return status.Error(codes.Unavailable, "the connection broke before the answer arrived")
+}
+
+func TestAProducerRetriesAcrossALeaderChangeOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	old := c.leader()
+	lost := &lostStreamAnswer{at: 50, stopServer: func() { c.stop(old) }, sequence: map[uint64]int{}}
+	cfg := c.clientConfig(nil)
+	cfg.DialOptions = []grpc.DialOption{grpc.WithChainStreamInterceptor(lost.intercept)}
+	cl := c.newClient(cfg)
+	p, err := cl.NewProducer(client.ProducerConfig{Window: 16})
+	require.NoError(t, err)
+
+	const n = 200
+	var want []string
+	var acks []*client.Ack
+	for i := range n {
+		value := fmt.Sprintf("record-%d", i)
+		ack, err := p.Send(t.Context(), []byte(value))
+		require.NoError(t, err)
+		want, acks = append(want, value), append(acks, ack)
+	}
+	require.NoError(t, p.Close(t.Context()))
+	for i, ack := range acks {
+		off, err := ack.Wait(t.Context())
+		require.NoError(t, err, "record %d", i)
+		require.Equal(t, uint64(i), off, "offset of record %d", i)
+	}
+	// The 50th record was applied, its answer lost, and sent again with the same
+	// sequence number: the new leader recognised it.
+	require.Greater(t, lost.sequence[50], 1, "the record whose answer was lost was sent again")
+	c.waitForRecords(want)
 }
 
 func TestAProducerFailsARecordAlone(t *testing.T) {
