@@ -105,9 +105,30 @@ func describe(err error) string {
 	case *pollError:
 		return e.addr + ": " + describe(e.err)
 	case interface{ Unwrap() []error }:
-		var parts []string
+		// The servers that failed alike are named together: "a, b: refused".
+		var messages []string
+		servers := map[string][]string{}
 		for _, err := range e.Unwrap() {
-			parts = append(parts, describe(err))
+			var addr string
+			if pe, ok := err.(*pollError); ok {
+				addr, err = pe.addr, pe.err
+			}
+			msg := describe(err)
+			if _, seen := servers[msg]; !seen {
+				messages = append(messages, msg)
+			}
+			if addr != "" {
+				servers[msg] = append(servers[msg], addr)
+			} else if servers[msg] == nil {
+				servers[msg] = []string{}
+			}
+		}
+		parts := make([]string, len(messages))
+		for i, msg := range messages {
+			parts[i] = msg
+			if len(servers[msg]) > 0 {
+				parts[i] = strings.Join(servers[msg], ", ") + ": " + msg
+			}
 		}
 		return strings.Join(parts, "; ")
 	}

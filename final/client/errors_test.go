@@ -87,6 +87,15 @@ func TestErrorMessages(t *testing.T) {
 				`(PermissionDenied, 2 attempts)`,
 		},
 		{
+			name: "several servers alike",
+			err: connectError(errors.Join(
+				&pollError{addr: "a:1", err: status.Error(codes.PermissionDenied, `"nobody" may not consume on "*"`)},
+				&pollError{addr: "b:2", err: status.Error(codes.Unavailable, "down")},
+				&pollError{addr: "c:3", err: status.Error(codes.PermissionDenied, `"nobody" may not consume on "*"`)},
+			)),
+			want: `connect: a:1, c:3: "nobody" may not consume on "*"; b:2: down (PermissionDenied, 3 attempts)`,
+		},
+		{
 			name: "a handshake",
 			err: connectError(&pollError{addr: "a:1", err: status.Error(codes.Unavailable,
 				`connection error: desc = "transport: authentication handshake failed: remote error: tls: certificate required"`)}),
