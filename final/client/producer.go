@@ -39,8 +39,13 @@ type ProducerConfig struct {
 // does: when the stream fails (the leader stops or moves), it opens a new one, at the
 // new leader, and sends again, in order and with their sequence numbers, every record
 // not yet acknowledged. Records already applied are recognised and not appended again.
-// So each acknowledged record is in the log once, and records are in the log in the
-// order they were sent, with the offsets their Acks give.
+// So each acknowledged record is in the log once, at the offset its Ack gives, and the
+// records are in the log in the order they were sent. One case escapes the order: the
+// leader takes a stream's records one after the other without waiting for each to
+// commit, so if it then refuses one as not applied (its queue stayed full, it was
+// handing over its leadership) while taking the next, the next may be in the log
+// before the one sent again. The offsets in the Acks show it, and the Producer logs a
+// warning.
 //
 // A record the servers refuse for itself (too large) fails alone: its Ack gets the
 // *Error, and the records after it go on. When the retry budget runs out (MaxAttempts
@@ -66,6 +71,9 @@ type Producer struct {
 	closing bool          // Close was called: Send refuses
 	aborted error         // set when the Producer stopped for good: why
 	failed  error         // the first record failure since the last Flush
+	// lastOffset is the offset of the last record acknowledged, if acked.
+	lastOffset uint64
+	acked      bool
 }
 
 // An entry is a record of a Producer until it is resolved.
@@ -392,6 +400,11 @@ func (p *Producer) acknowledge(res *api.ProduceResponse) {
 	e := p.pending[0]
 	p.pending = p.pending[1:]
 	p.sent--
+	if p.acked && res.Offset <= p.lastOffset {
+		p.c.logger.Warn("client: a record of a producer is in the log before one sent earlier",
+			"producer", p.id, "sequence", e.seq, "offset", res.Offset, "earlier_offset", p.lastOffset)
+	}
+	p.acked, p.lastOffset = true, res.Offset
 	e.ack.resolve(res.Offset, nil)
 	p.notify()
 }
