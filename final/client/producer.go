@@ -1,0 +1,472 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	api "golog/api/v1"
+)
+
+// DefaultWindow is ProducerConfig.Window's default.
+const DefaultWindow = 32
+
+// streamIdleTimeout is how long a Producer keeps its stream open with no record to
+// send or to hear about.
+const streamIdleTimeout = 200 * time.Millisecond
+
+// ProducerConfig configures a Producer.
+type ProducerConfig struct {
+	// Window is how many records may be sent and not yet acknowledged; Send waits
+	// while that many are. Zero means DefaultWindow; more than MaxWindow is MaxWindow.
+	Window int
+}
+
+// A Producer appends records over one ProduceStream to the leader, pipelined: it sends
+// a record without waiting for the ones before it to be acknowledged, up to a window,
+// and the leader appends them in the order they were sent. Send hands it a record and
+// returns an Ack, which the Producer completes when the leader has answered.
+//
+// It has a producer ID of its own and numbers its records, so it retries as Produce
+// does: when the stream fails (the leader stops or moves), it opens a new one, at the
+// new leader, and sends again, in order and with their sequence numbers, every record
+// not yet acknowledged. Records already applied are recognised and not appended again.
+// So each acknowledged record is in the log once, at the offset its Ack gives, and the
+// records are in the log in the order they were sent. One case escapes the order: the
+// leader takes a stream's records one after the other without waiting for each to
+// commit, so if it then refuses one as not applied (its queue stayed full, it was
+// handing over its leadership) while taking the next, the next may be in the log
+// before the one sent again. The offsets in the Acks show it, and the Producer logs a
+// warning.
+//
+// A record the servers refuse for itself (too large) fails alone: its Ack gets the
+// *Error, and the records after it go on. When the retry budget runs out (MaxAttempts
+// failures in a row with no acknowledgement between them), or the servers refuse the
+// Producer (the ACL), every record waiting fails; Send can be called again afterwards.
+//
+// Create it with Client.NewProducer and release it with Close. Its methods are safe for
+// concurrent use; records sent from several goroutines at once are in the order Send
+// took them.
+type Producer struct {
+	c      *Client
+	id     string
+	window int
+	ctx    context.Context // ends when the Producer is aborted; its streams live in it
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has returned
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when anything below changes
+	pending []*entry      // sent or to be sent, not resolved yet, in order
+	sent    int           // how many of pending the current stream has sent
+	next    uint64        // the next sequence number
+	closing bool          // Close was called: Send refuses
+	aborted error         // set when the Producer stopped for good: why
+	failed  error         // the first record failure since the last Flush
+	// lastOffset is the offset of the last record acknowledged, if acked.
+	lastOffset uint64
+	acked      bool
+}
+
+// An entry is a record of a Producer until it is resolved.
+type entry struct {
+	seq   uint64
+	value []byte
+	ack   *Ack
+	// maybe is set when a stream that had sent the record failed before answering
+	// for it: the record may be applied, so its failure would be AppliedMaybe.
+	maybe bool
+}
+
+// An Ack is the outcome of one record given to Producer.Send: its offset, or an
+// *Error. Safe for concurrent use.
+type Ack struct {
+	done   chan struct{}
+	offset uint64 // written before done is closed
+	err    error
+}
+
+// Done returns a channel that is closed when the outcome is known.
+func (a *Ack) Done() <-chan struct{} { return a.done }
+
+// Wait waits for the outcome, or for ctx to end (then it returns ctx's error and the
+// record stays where it is), and returns it: the record's offset, or the *Error that
+// says why it failed and whether it may be in the log anyway (Applied).
+func (a *Ack) Wait(ctx context.Context) (uint64, error) {
+	select {
+	case <-a.done:
+		return a.offset, a.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (a *Ack) resolve(offset uint64, err error) {
+	a.offset, a.err = offset, err
+	close(a.done)
+}
+
+// NewProducer returns a Producer with a producer ID of its own. It opens its stream
+// when it gets its first record. Close it before the Client; Client.Close aborts the
+// Producers still open.
+func (c *Client) NewProducer(cfg ProducerConfig) (*Producer, error) {
+	id, err := newProducerID()
+	if err != nil {
+		return nil, err
+	}
+	window := cfg.Window
+	switch {
+	case window <= 0:
+		window = DefaultWindow
+	case window > MaxWindow:
+		window = MaxWindow
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Producer{
+		c:       c,
+		id:      id,
+		window:  window,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+		next:    1,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		cancel()
+		return nil, ErrClosed
+	}
+	c.open[p] = struct{}{}
+	go p.run()
+	return p, nil
+}
+
+// notify wakes whoever waits for a change. The caller holds mu.
+func (p *Producer) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// wait waits until cond holds, ctx ends or the Producer is aborted; cond is checked with
+// mu held, and mu is held when wait returns nil.
+func (p *Producer) wait(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			p.mu.Lock()
+			return ctx.Err()
+		case <-p.ctx.Done():
+			p.mu.Lock()
+			if cond() {
+				return nil
+			}
+			return p.aborted
+		}
+		p.mu.Lock()
+	}
+	return nil
+}
+
+// Send hands value to the Producer, to be appended after every record sent before it,
+// and returns its Ack. It waits while Window records are unacknowledged, until ctx
+// ends: then it returns an *Error with Applied "no" and the record is not sent. After
+// Close, it returns ErrClosed.
+func (p *Producer) Send(ctx context.Context, value []byte) (*Ack, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.wait(ctx, func() bool { return p.closing || p.aborted != nil || len(p.pending) < p.window })
+	switch {
+	case p.closing:
+		return nil, ErrClosed
+	case p.aborted != nil:
+		return nil, p.aborted
+	case err != nil:
+		return nil, newError("produce stream", AppliedNo, 0, err)
+	}
+	e := &entry{seq: p.next, value: value, ack: &Ack{done: make(chan struct{})}}
+	p.next++
+	p.pending = append(p.pending, e)
+	p.notify()
+	return e.ack, nil
+}
+
+// Flush waits until every record sent so far is resolved, or ctx ends. It returns the
+// first record failure since the previous Flush (an *Error), or ctx's error.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.wait(ctx, func() bool { return len(p.pending) == 0 }); err != nil {
+		return err
+	}
+	err := p.failed
+	p.failed = nil
+	return err
+}
+
+// Close stops taking records, waits until those sent are resolved (Flush) and closes
+// the stream. If ctx ends first, it aborts the Producer: the records still waiting fail
+// (Applied "maybe" if they were sent). It returns Flush's error. Later calls return nil.
+func (p *Producer) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closing = true
+	p.notify()
+	p.mu.Unlock()
+
+	err := p.Flush(ctx)
+	if err != nil && ctx.Err() != nil {
+		p.abort(fmt.Errorf("client: producer closed: %w", ctx.Err()))
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		p.abort(fmt.Errorf("client: producer closed: %w", ctx.Err()))
+		<-p.done
+	}
+	p.c.mu.Lock()
+	delete(p.c.open, p)
+	p.c.mu.Unlock()
+	return err
+}
+
+// abort stops the Producer for good: its stream ends, and every record waiting fails
+// with cause. It does not wait for run to return.
+func (p *Producer) abort(cause error) {
+	p.mu.Lock()
+	if p.aborted == nil {
+		p.aborted = cause
+	}
+	p.failAll(cause, 0)
+	p.mu.Unlock()
+	p.cancel()
+}
+
+// run is the Producer's goroutine: it keeps a stream open while there are records to
+// send, and opens a new one when a stream fails, until the Producer closes or aborts.
+func (p *Producer) run() {
+	defer close(p.done)
+	failures := 0 // in a row, with no acknowledgement between them
+	var r route
+	for {
+		p.mu.Lock()
+		err := p.wait(p.ctx, func() bool { return len(p.pending) > 0 || p.closing })
+		stop := err != nil || len(p.pending) == 0 // closing, and nothing left to send
+		p.mu.Unlock()
+		if stop {
+			return
+		}
+		end := p.stream(r)
+		if end.acked {
+			failures = 0
+		}
+		if end.err == nil {
+			continue
+		}
+		if p.ctx.Err() != nil {
+			return
+		}
+		failures++
+		p.c.logger.Debug("client: producer stream failed", "producer", p.id, "failures", failures, "err", end.err)
+		var counts bool
+		r, counts = p.streamFailed(end, failures)
+		if !counts {
+			failures = 0
+		}
+		if sleep(p.ctx, p.c.retry.backoff(max(failures, 1))) != nil {
+			return
+		}
+	}
+}
+
+// streamEnd is how a stream of a Producer ended.
+type streamEnd struct {
+	err    error // nil when the stream was closed and every record it sent answered
+	acked  bool  // some record was acknowledged
+	picked bool  // the stream reached a connection: what it sent may have been applied
+}
+
+// stream sends the pending records over a new stream, and those that Send adds, and
+// resolves their Acks from its answers, until the stream ends.
+func (p *Producer) stream(r route) (end streamEnd) {
+	var picked atomic.Bool
+	r.picked = &picked
+	defer func() { end.picked = picked.Load() }()
+	ctx, cancel := context.WithCancel(withRoute(p.ctx, r))
+	defer cancel()
+	stream, err := p.c.log.ProduceStream(ctx)
+	if err != nil {
+		return streamEnd{err: err}
+	}
+	p.mu.Lock()
+	p.sent = 0
+	p.mu.Unlock()
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		p.sendAll(ctx, stream)
+	}()
+	defer func() {
+		cancel()
+		<-sendDone // before anyone looks at sent again
+	}()
+	for {
+		res, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			p.mu.Lock()
+			unanswered := p.sent
+			p.mu.Unlock()
+			if unanswered == 0 {
+				// sendAll closed the stream (the Producer closes, or it was idle)
+				// and the server has answered every record it sent.
+				return end
+			}
+			err = status.Error(codes.Unavailable, "the server ended the stream before answering every record")
+		}
+		if err != nil {
+			end.err = err
+			return end
+		}
+		end.acked = true
+		p.acknowledge(res)
+	}
+}
+
+// sendAll sends the pending records, in order, as they come, until ctx ends or sending
+// fails (the stream's error then comes from Recv). It closes its side of the stream
+// once the Producer closes and every record is sent, or once no record has been
+// waiting for streamIdleTimeout: an open stream would hold up a server that stops
+// gracefully, since it waits for its streams to end.
+func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[api.ProduceRequest, api.ProduceResponse]) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		toSend := func() bool { return p.sent < len(p.pending) || p.closing }
+		if len(p.pending) == 0 && !p.closing {
+			idle, cancel := context.WithTimeout(ctx, streamIdleTimeout)
+			err := p.wait(idle, toSend)
+			cancel()
+			if err != nil && ctx.Err() == nil && len(p.pending) == 0 {
+				_ = stream.CloseSend() // the stream's end shows in Recv
+				return
+			}
+		}
+		// Wait for a record to send, or for every record sent to be answered: the
+		// stream is idle then.
+		if p.wait(ctx, func() bool { return toSend() || len(p.pending) == 0 }) != nil {
+			return
+		}
+		if len(p.pending) == 0 && !p.closing {
+			continue
+		}
+		if p.sent == len(p.pending) { // closing, and everything is sent
+			_ = stream.CloseSend()
+			return
+		}
+		e := p.pending[p.sent]
+		p.sent++
+		p.mu.Unlock()
+		err := stream.Send(&api.ProduceRequest{Record: &api.Record{Value: e.value}, ProducerId: p.id, Sequence: e.seq})
+		p.mu.Lock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// acknowledge resolves the oldest pending record with the server's answer: the stream
+// answers in order.
+func (p *Producer) acknowledge(res *api.ProduceResponse) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) == 0 || p.sent == 0 {
+		return // aborted meanwhile
+	}
+	e := p.pending[0]
+	p.pending = p.pending[1:]
+	p.sent--
+	if p.acked && res.Offset <= p.lastOffset {
+		p.c.logger.Warn("client: a record of a producer is in the log before one sent earlier",
+			"producer", p.id, "sequence", e.seq, "offset", res.Offset, "earlier_offset", p.lastOffset)
+	}
+	p.acked, p.lastOffset = true, res.Offset
+	e.ack.resolve(res.Offset, nil)
+	p.notify()
+}
+
+// streamFailed applies the rules of the package documentation to the error that ended
+// a stream, after failures failures in a row, and returns the route of the next
+// stream. The error is the answer for the oldest pending record; the others the stream
+// had sent may have been applied too. counts is false when no record was waiting: an
+// idle stream broke, which costs no retry.
+func (p *Producer) streamFailed(end streamEnd, failures int) (next route, counts bool) {
+	v := judge(end.err)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.notify()
+	p.c.resolveNow() // the leader may have moved: find out before the next stream
+	if v.leaderAddr != "" {
+		next.prefer = v.leaderAddr
+	}
+	if len(p.pending) == 0 {
+		return next, false
+	}
+	if end.picked {
+		for i, e := range p.pending[:p.sent] {
+			if i > 0 || v.applied == AppliedMaybe {
+				e.maybe = true
+			}
+		}
+	}
+	p.sent = 0
+	switch {
+	case v.perRecord:
+		e := p.pending[0]
+		p.pending = p.pending[1:]
+		p.fail(e, newError("produce stream", e.applied(), failures, end.err))
+	case !v.retry || failures >= p.c.retry.MaxAttempts:
+		p.failAll(end.err, failures)
+	}
+	return next, true
+}
+
+// applied returns what a failure of e says about it.
+func (e *entry) applied() string {
+	if e.maybe {
+		return AppliedMaybe
+	}
+	return AppliedNo
+}
+
+// fail resolves e with err. The caller holds mu.
+func (p *Producer) fail(e *entry, err error) {
+	e.ack.resolve(0, err)
+	if p.failed == nil {
+		p.failed = err
+	}
+}
+
+// failAll fails every pending record with err, after attempts attempts. The caller
+// holds mu.
+func (p *Producer) failAll(err error, attempts int) {
+	for _, e := range p.pending {
+		p.fail(e, newError("produce stream", e.applied(), attempts, err))
+	}
+	p.pending, p.sent = nil, 0
+	p.notify()
+}

@@ -1,0 +1,202 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	api "golog/api/v1"
+	"golog/client"
+	"golog/internal/agent"
+	"golog/internal/storage"
+)
+
+func TestAProducerKeepsOrderAcrossALeaderChange(t *testing.T) {
+	c := newCluster(t, 3)
+	rec := newRecorder()
+	cl := c.newClient(c.clientConfig(rec))
+	p, err := cl.NewProducer(client.ProducerConfig{Window: 16})
+	require.NoError(t, err)
+
+	const n = 300
+	var (
+		want []string
+		acks []*client.Ack
+	)
+	old := c.leader()
+	for i := range n {
+		value := fmt.Sprintf("record-%d", i)
+		ack, err := p.Send(t.Context(), []byte(value))
+		require.NoError(t, err)
+		want, acks = append(want, value), append(acks, ack)
+		if i == n/3 {
+			// Records are in flight: the leader hands over and stops meanwhile.
+			_, err := acks[0].Wait(t.Context())
+			require.NoError(t, err)
+			c.stop(old)
+		}
+	}
+	require.NoError(t, p.Close(t.Context()))
+
+	// Every record was acknowledged, at the offset of its place in the order sent,
+	// and every server holds them so, once each.
+	for i, ack := range acks {
+		off, err := ack.Wait(t.Context())
+		require.NoError(t, err, "record %d", i)
+		require.Equal(t, uint64(i), off, "offset of record %d", i)
+	}
+	c.waitForRecords(want)
+	require.Greater(t, len(rec.served(api.Log_ProduceStream_FullMethodName)), 1,
+		"the producer went on at the new leader")
+}
+
+// lostStreamAnswer is a client stream interceptor for ProduceStream: when the answer
+// number at arrives, the record it answers having been applied, it ends the stream,
+// runs stopServer and reports a broken connection in place of the answer.
+type lostStreamAnswer struct {
+	at         int
+	stopServer func()
+
+	mu       sync.Mutex
+	answers  int
+	sequence map[uint64]int // sequence number → how many times it was sent
+}
+
+func (l *lostStreamAnswer) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+	streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method != api.Log_ProduceStream_FullMethodName {
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &lossyStream{ClientStream: s, l: l, cancel: cancel}, nil
+}
+
+type lossyStream struct {
+	grpc.ClientStream
+	l      *lostStreamAnswer
+	cancel context.CancelFunc
+}
+
+func (s *lossyStream) SendMsg(m any) error {
+	s.l.mu.Lock()
+	s.l.sequence[m.(*api.ProduceRequest).Sequence]++
+	s.l.mu.Unlock()
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *lossyStream) RecvMsg(m any) error {
+	if err := s.ClientStream.RecvMsg(m); err != nil {
+		return err
+	}
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	s.l.answers++
+	if s.l.answers != s.l.at {
+		return nil
+	}
+	s.cancel() // the old leader stops only once its streams have ended
+	s.l.stopServer()
+	return status.Error(codes.Unavailable, "the connection broke before the answer arrived")
+}
+
+func TestAProducerRetriesAcrossALeaderChangeOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	old := c.leader()
+	lost := &lostStreamAnswer{at: 50, stopServer: func() { c.stop(old) }, sequence: map[uint64]int{}}
+	cfg := c.clientConfig(nil)
+	cfg.DialOptions = []grpc.DialOption{grpc.WithChainStreamInterceptor(lost.intercept)}
+	cl := c.newClient(cfg)
+	p, err := cl.NewProducer(client.ProducerConfig{Window: 16})
+	require.NoError(t, err)
+
+	const n = 200
+	var want []string
+	var acks []*client.Ack
+	for i := range n {
+		value := fmt.Sprintf("record-%d", i)
+		ack, err := p.Send(t.Context(), []byte(value))
+		require.NoError(t, err)
+		want, acks = append(want, value), append(acks, ack)
+	}
+	require.NoError(t, p.Close(t.Context()))
+	for i, ack := range acks {
+		off, err := ack.Wait(t.Context())
+		require.NoError(t, err, "record %d", i)
+		require.Equal(t, uint64(i), off, "offset of record %d", i)
+	}
+	// The 50th record was applied, its answer lost, and sent again with the same
+	// sequence number: the new leader recognised it.
+	require.Greater(t, lost.sequence[50], 1, "the record whose answer was lost was sent again")
+	c.waitForRecords(want)
+}
+
+func TestAProducerFailsARecordAlone(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *agent.Config) {
+		cfg.Segment = storage.SegmentConfig{MaxStoreBytes: 64 << 10}
+	})
+	cl := c.newClient(c.clientConfig(nil))
+	p, err := cl.NewProducer(client.ProducerConfig{})
+	require.NoError(t, err)
+
+	var acks []*client.Ack
+	for _, value := range [][]byte{[]byte("first"), make([]byte, 65<<10), []byte("third")} {
+		ack, err := p.Send(t.Context(), value)
+		require.NoError(t, err)
+		acks = append(acks, ack)
+	}
+	err = p.Flush(t.Context())
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, api.ReasonRecordTooLarge, e.Reason)
+	require.Equal(t, client.AppliedNo, e.Applied)
+	require.NoError(t, p.Flush(t.Context()), "Flush reports a failure once")
+
+	off, err := acks[0].Wait(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), off)
+	_, err = acks[1].Wait(t.Context())
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, api.ReasonRecordTooLarge, e.Reason)
+	off, err = acks[2].Wait(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), off)
+
+	require.NoError(t, p.Close(t.Context()))
+	_, err = p.Send(t.Context(), []byte("late"))
+	require.ErrorIs(t, err, client.ErrClosed)
+	c.waitForRecords([]string{"first", "third"})
+}
+
+func TestAnIdleProducerLetsTheLeaderStop(t *testing.T) {
+	c := newCluster(t, 3)
+	cl := c.newClient(c.clientConfig(nil))
+	p, err := cl.NewProducer(client.ProducerConfig{})
+	require.NoError(t, err)
+	send := func(value string) uint64 {
+		t.Helper()
+		ack, err := p.Send(t.Context(), []byte(value))
+		require.NoError(t, err)
+		off, err := ack.Wait(t.Context())
+		require.NoError(t, err)
+		return off
+	}
+	require.Equal(t, uint64(0), send("before"))
+
+	// A server stops gracefully once its streams end: an idle Producer's must, or
+	// the stop would wait out its timeout and fail.
+	c.stop(c.leader())
+	require.Equal(t, uint64(1), send("after"))
+	require.NoError(t, p.Close(t.Context()))
+	c.waitForRecords([]string{"before", "after"})
+}
