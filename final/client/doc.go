@@ -80,6 +80,8 @@
 //	DEADLINE_EXCEEDED STOPPED_WAITING                  maybe    while the caller's context lasts
 //	INVALID_ARGUMENT RECORD_TOO_LARGE, INVALID_REQUEST no       no
 //	FAILED_PRECONDITION SEQUENCE_TOO_OLD               no       no
+//	FAILED_PRECONDITION SEQUENCE_GAP (a Producer)      no       yes: a record sent before it failed, and
+//	                                                            is sent again first
 //	UNAVAILABLE without a reason (a broken connection) maybe    yes, with the same sequence number
 //	UNAVAILABLE, a failed TLS handshake                no       no (Reason ReasonTLSHandshake)
 //	UNAUTHENTICATED, PERMISSION_DENIED                 no       no

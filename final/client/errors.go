@@ -169,6 +169,10 @@ type verdict struct {
 	// sequence number), not about the connection or the caller: a streamed producer
 	// fails that one record and carries on with the others.
 	perRecord bool
+	// renumber is true when the record was refused before it reached the log (too
+	// large, invalid): a streamed producer numbers the records after it afresh (see
+	// Producer.renumber).
+	renumber bool
 	// leaderAddr is where a NOT_LEADER error says the leader is.
 	leaderAddr string
 }
@@ -183,9 +187,13 @@ func judge(err error) verdict {
 			_, addr, _ := api.LeaderOf(err)
 			return verdict{applied: AppliedNo, retry: true, leaderAddr: addr}
 		case api.ReasonNoLeader, api.ReasonShuttingDown, api.ReasonQueueFull, api.ReasonLeadershipTransfer,
-			api.ReasonDeadlineBeforePropose:
+			api.ReasonDeadlineBeforePropose, api.ReasonSequenceGap:
+			// SEQUENCE_GAP: on a stream, an earlier record failed; the producer sends
+			// it again, and this one after it.
 			return verdict{applied: AppliedNo, retry: true}
-		case api.ReasonRecordTooLarge, api.ReasonInvalidRequest, api.ReasonSequenceTooOld:
+		case api.ReasonRecordTooLarge, api.ReasonInvalidRequest:
+			return verdict{applied: AppliedNo, perRecord: true, renumber: true}
+		case api.ReasonSequenceTooOld:
 			return verdict{applied: AppliedNo, perRecord: true}
 		case api.ReasonLeadershipLost, api.ReasonShutdownAfterPropose, api.ReasonStoppedWaiting:
 			return verdict{applied: AppliedMaybe, retry: true}

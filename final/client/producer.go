@@ -40,15 +40,13 @@ type ProducerConfig struct {
 // new leader, and sends again, in order and with their sequence numbers, every record
 // not yet acknowledged. Records already applied are recognised and not appended again.
 // So each acknowledged record is in the log once, at the offset its Ack gives, and the
-// records are in the log in the order they were sent. One case escapes the order: the
-// leader takes a stream's records one after the other without waiting for each to
-// commit, so if it then refuses one as not applied (its queue stayed full, it was
-// handing over its leadership) while taking the next, the next may be in the log
-// before the one sent again. The offsets in the Acks show it, and the Producer logs a
-// warning.
+// records are in the log in the order they were sent: the leader takes a stream's
+// records only in sequence, and refuses one whose predecessor failed (SEQUENCE_GAP, not
+// applied), so a record sent again never lands after one sent later.
 //
 // A record the servers refuse for itself (too large) fails alone: its Ack gets the
-// *Error, and the records after it go on. When the retry budget runs out (MaxAttempts
+// *Error, and the records after it go on, numbered afresh under a new producer ID (none
+// of them can be in the log: they came after the gap). When the retry budget runs out (MaxAttempts
 // failures in a row with no acknowledgement between them), or the servers refuse the
 // Producer (the ACL), every record waiting fails; Send can be called again afterwards.
 //
@@ -78,9 +76,10 @@ type Producer struct {
 
 // An entry is a record of a Producer until it is resolved.
 type entry struct {
-	seq   uint64
-	value []byte
-	ack   *Ack
+	producer string // the producer ID it is numbered under (see renumber)
+	seq      uint64
+	value    []byte
+	ack      *Ack
 	// maybe is set when a stream that had sent the record failed before answering
 	// for it: the record may be applied, so its failure would be AppliedMaybe.
 	maybe bool
@@ -196,7 +195,7 @@ func (p *Producer) Send(ctx context.Context, value []byte) (*Ack, error) {
 	case err != nil:
 		return nil, newError("produce stream", AppliedNo, 0, err)
 	}
-	e := &entry{seq: p.next, value: value, ack: &Ack{done: make(chan struct{})}}
+	e := &entry{producer: p.id, seq: p.next, value: value, ack: &Ack{done: make(chan struct{})}}
 	p.next++
 	p.pending = append(p.pending, e)
 	p.notify()
@@ -380,8 +379,9 @@ func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[
 		}
 		e := p.pending[p.sent]
 		p.sent++
+		req := &api.ProduceRequest{Record: &api.Record{Value: e.value}, ProducerId: e.producer, Sequence: e.seq}
 		p.mu.Unlock()
-		err := stream.Send(&api.ProduceRequest{Record: &api.Record{Value: e.value}, ProducerId: p.id, Sequence: e.seq})
+		err := stream.Send(req)
 		p.mu.Lock()
 		if err != nil {
 			return
@@ -439,10 +439,31 @@ func (p *Producer) streamFailed(end streamEnd, failures int) (next route, counts
 		e := p.pending[0]
 		p.pending = p.pending[1:]
 		p.fail(e, newError("produce stream", e.applied(), failures, end.err))
+		if v.renumber {
+			p.renumber()
+		}
 	case !v.retry || failures >= p.c.retry.MaxAttempts:
 		p.failAll(end.err, failures)
 	}
 	return next, true
+}
+
+// renumber gives the pending records a new producer ID and sequence numbers from 1,
+// after the oldest was refused for itself before it reached the log (too large,
+// invalid). The servers take a stream's records only in sequence (SEQUENCE_GAP
+// otherwise), so none of the records after it can be in the log, and the old numbers
+// would now leave a gap for ever. The caller holds mu.
+func (p *Producer) renumber() {
+	id, err := newProducerID()
+	if err != nil {
+		p.failAll(err, 0)
+		return
+	}
+	p.id = id
+	for i, e := range p.pending {
+		e.producer, e.seq = id, uint64(i+1)
+	}
+	p.next = uint64(len(p.pending) + 1)
 }
 
 // applied returns what a failure of e says about it.

@@ -31,6 +31,8 @@ const ErrorDomain = "golog"
 //	INVALID_ARGUMENT     RECORD_TOO_LARGE          no       a record larger than a segment
 //	INVALID_ARGUMENT     INVALID_REQUEST           no       no record, a bad producer ID or sequence number
 //	FAILED_PRECONDITION  SEQUENCE_TOO_OLD          no       a sequence number older than the log remembers
+//	FAILED_PRECONDITION  SEQUENCE_GAP              no       on a ProduceStream, a sequence number that does not follow
+//	                                                        the producer's previous one (an earlier record failed)
 //	UNKNOWN              LEADERSHIP_LOST           maybe    the leader lost its quorum before the write committed
 //	UNKNOWN              SHUTDOWN_AFTER_PROPOSE    maybe    the server stopped before the write committed
 //	DEADLINE_EXCEEDED    STOPPED_WAITING           maybe    the deadline passed while the write was committing
@@ -53,6 +55,7 @@ const (
 	ReasonRecordTooLarge        = "RECORD_TOO_LARGE"
 	ReasonInvalidRequest        = "INVALID_REQUEST"
 	ReasonSequenceTooOld        = "SEQUENCE_TOO_OLD"
+	ReasonSequenceGap           = "SEQUENCE_GAP"
 	ReasonLeadershipLost        = "LEADERSHIP_LOST"
 	ReasonShutdownAfterPropose  = "SHUTDOWN_AFTER_PROPOSE"
 	ReasonStoppedWaiting        = "STOPPED_WAITING"

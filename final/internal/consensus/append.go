@@ -22,6 +22,11 @@ type AppendRequest struct {
 	// at 1.
 	ProducerID string
 	Sequence   uint64
+	// Ordered, with a producer ID, makes the append follow the producer's previous one:
+	// its sequence number must be the next (or repeat one remembered, a retry), or the
+	// append is refused, not applied (ErrSequenceGap). A producer that pipelines its
+	// appends sets it, so that an append cannot overtake an earlier one that failed.
+	Ordered bool
 }
 
 // An AppendResult says where an append's records are: Count records from offset
@@ -130,14 +135,14 @@ func (p *Proposal) Wait(ctx context.Context) (AppendResult, error) {
 // checkRequest checks req and returns the bytes it adds to an entry.
 func (d *DistributedLog) checkRequest(req AppendRequest) (int, error) {
 	if len(req.Values) == 0 {
-		return 0, errors.New("distributed log: append: no records")
+		return 0, notApplied(ReasonInvalidRequest, errors.New("no records"))
 	}
 	if len(req.ProducerID) > maxProducerIDBytes {
-		return 0, fmt.Errorf("distributed log: append: a producer ID of %d bytes, at most %d",
-			len(req.ProducerID), maxProducerIDBytes)
+		return 0, notApplied(ReasonInvalidRequest, fmt.Errorf("a producer ID of %d bytes, at most %d",
+			len(req.ProducerID), maxProducerIDBytes))
 	}
 	if req.ProducerID != "" && req.Sequence == 0 {
-		return 0, errors.New("distributed log: append: an idempotent append needs a sequence number from 1 on")
+		return 0, notApplied(ReasonInvalidRequest, errors.New("an idempotent append needs a sequence number from 1 on"))
 	}
 	limit := d.data.MaxStoreBytes()
 	size := batchHeaderSize + len(req.ProducerID)

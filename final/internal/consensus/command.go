@@ -22,6 +22,7 @@ import (
 //	                  record of the entry gets it as TimeUnixNano, on every server
 //	batches   uint32
 //	  producer  uint16 length, then the producer's ID (empty: no deduplication)
+//	  flags     byte: batchOrdered (the sequence number must follow the previous one)
 //	  sequence  uint64
 //	  records   uint32
 //	    value   uint32 length, then the value
@@ -43,7 +44,7 @@ const (
 // the records), and a value's header (its length).
 const (
 	commandHeaderSize = 2 + 8 + 4
-	batchHeaderSize   = 2 + 8 + 4
+	batchHeaderSize   = 2 + 1 + 8 + 4
 	valueHeaderSize   = 4
 )
 
@@ -53,9 +54,13 @@ var errBadCommand = errors.New("malformed command")
 // A batch is records from one producer, appended together at consecutive offsets.
 type batch struct {
 	producer string // "" when the batch is not idempotent
+	ordered  bool   // the sequence number must follow the producer's previous one
 	sequence uint64
 	values   [][]byte
 }
+
+// batchOrdered is the flag of an ordered batch.
+const batchOrdered byte = 1
 
 // An appendCmd is a decoded appendCommand.
 type appendCmd struct {
@@ -82,6 +87,11 @@ func encodeAppend(time int64, batches []batch) ([]byte, error) {
 	for _, b := range batches {
 		p = binary.BigEndian.AppendUint16(p, uint16(len(b.producer)))
 		p = append(p, b.producer...)
+		var flags byte
+		if b.ordered {
+			flags |= batchOrdered
+		}
+		p = append(p, flags)
 		p = binary.BigEndian.AppendUint64(p, b.sequence)
 		p = binary.BigEndian.AppendUint32(p, uint32(len(b.values)))
 		for _, v := range b.values {
@@ -124,6 +134,11 @@ func decodeAppend(data []byte) (appendCmd, error) {
 			break
 		}
 		b := batch{producer: string(d.bytes(int(d.uint16())))}
+		flags := d.byte()
+		if flags&^batchOrdered != 0 {
+			d.fail()
+		}
+		b.ordered = flags&batchOrdered != 0
 		b.sequence = d.uint64()
 		records := d.uint32()
 		if d.err == nil && uint64(records)*4 > uint64(len(d.b)) {
@@ -171,6 +186,13 @@ func (d *decoder) take(n int) []byte {
 	p := d.b[:n]
 	d.b = d.b[n:]
 	return p
+}
+
+func (d *decoder) byte() byte {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
 }
 
 func (d *decoder) uint16() uint16 {

@@ -14,7 +14,7 @@ import (
 
 func TestAppendCommandRoundTrip(t *testing.T) {
 	batches := []batch{
-		{producer: "p1", sequence: 7, values: [][]byte{[]byte("a"), {}, []byte("ccc")}},
+		{producer: "p1", ordered: true, sequence: 7, values: [][]byte{[]byte("a"), {}, []byte("ccc")}},
 		{values: [][]byte{[]byte("no producer")}},
 	}
 	data, err := encodeAppend(-42, batches)
@@ -30,6 +30,7 @@ func TestAppendCommandRoundTrip(t *testing.T) {
 	for i, b := range batches {
 		require.Equal(t, b.producer, cmd.batches[i].producer, "batch %d", i)
 		require.Equal(t, b.sequence, cmd.batches[i].sequence, "batch %d", i)
+		require.Equal(t, b.ordered, cmd.batches[i].ordered, "batch %d", i)
 		require.Len(t, cmd.batches[i].values, len(b.values), "batch %d", i)
 		for j, v := range b.values {
 			require.Equal(t, string(v), string(cmd.batches[i].values[j]), "batch %d, value %d", i, j)
@@ -106,21 +107,21 @@ func FuzzDecodeAppend(f *testing.F) {
 
 func TestProducerTable(t *testing.T) {
 	tbl := newProducerTable()
-	_, dup, err := tbl.lookup("p", 1)
+	_, dup, err := tbl.lookup("p", 1, false)
 	require.NoError(t, err)
 	require.False(t, dup, "an unknown producer's batch is new")
 
 	tbl.record("p", seqResult{seq: 1, first: 10, count: 2}, 100)
-	r, dup, err := tbl.lookup("p", 1)
+	r, dup, err := tbl.lookup("p", 1, false)
 	require.NoError(t, err)
 	require.True(t, dup)
 	require.Equal(t, seqResult{seq: 1, first: 10, count: 2}, r)
 
-	_, dup, err = tbl.lookup("p", 3)
+	_, dup, err = tbl.lookup("p", 3, false)
 	require.NoError(t, err)
 	require.False(t, dup, "a later sequence number is new, gaps or not")
 	tbl.record("p", seqResult{seq: 3, first: 12, count: 1}, 101)
-	_, dup, err = tbl.lookup("p", 2)
+	_, dup, err = tbl.lookup("p", 2, false)
 	require.NoError(t, err)
 	require.False(t, dup, "2 was never applied, and the table remembers everything since 1")
 }
@@ -132,9 +133,9 @@ func TestProducerTableWindow(t *testing.T) {
 	for seq := uint64(1); seq <= producerWindow+5; seq++ {
 		tbl.record("p", seqResult{seq: seq, first: seq * 10, count: 1}, seq)
 	}
-	_, _, err := tbl.lookup("p", 5)
+	_, _, err := tbl.lookup("p", 5, false)
 	require.ErrorIs(t, err, ErrSequenceTooOld)
-	r, dup, err := tbl.lookup("p", 6)
+	r, dup, err := tbl.lookup("p", 6, false)
 	require.NoError(t, err)
 	require.True(t, dup, "the oldest remembered")
 	require.Equal(t, uint64(60), r.first)
@@ -171,4 +172,25 @@ func TestProducerTableEncoding(t *testing.T) {
 	clone := tbl.clone()
 	clone.record("a", seqResult{seq: 3}, 8)
 	require.Len(t, tbl.byID["a"].recent, 2, "a clone shares nothing")
+}
+
+// An ordered batch must follow its producer's latest: a gap is refused, a retry of one
+// remembered is a duplicate, and a producer's first batch starts anywhere.
+func TestProducerTableOrdered(t *testing.T) {
+	tbl := newProducerTable()
+	_, dup, err := tbl.lookup("p", 7, true)
+	require.NoError(t, err, "a producer's first batch")
+	require.False(t, dup)
+	tbl.record("p", seqResult{seq: 7, first: 0, count: 1}, 1)
+
+	_, _, err = tbl.lookup("p", 9, true)
+	require.ErrorIs(t, err, ErrSequenceGap)
+	_, _, err = tbl.lookup("p", 9, false)
+	require.NoError(t, err, "an unordered batch may leave a gap")
+	_, dup, err = tbl.lookup("p", 8, true)
+	require.NoError(t, err)
+	require.False(t, dup)
+	_, dup, err = tbl.lookup("p", 7, true)
+	require.NoError(t, err)
+	require.True(t, dup, "a retry")
 }

@@ -79,6 +79,8 @@ const (
 	ReasonQueueFull             = "QUEUE_FULL"              // not applied: raft's queue stayed full
 	ReasonLeadershipTransfer    = "LEADERSHIP_TRANSFER"     // not applied: the leader is handing over
 	ReasonSequenceTooOld        = "SEQUENCE_TOO_OLD"        // not applied: see ErrSequenceTooOld
+	ReasonSequenceGap           = "SEQUENCE_GAP"            // not applied: see ErrSequenceGap
+	ReasonInvalidRequest        = "INVALID_REQUEST"         // not applied: a request that can never be applied
 	ReasonLeadershipLost        = "LEADERSHIP_LOST"         // maybe applied
 	ReasonStoppedWaiting        = "STOPPED_WAITING"         // maybe applied: the caller's context ended
 	ReasonShutdownAfterPropose  = "SHUTDOWN_AFTER_PROPOSE"  // maybe applied

@@ -168,7 +168,7 @@ func (f *fsm) applyAppend(index uint64, cmd appendCmd) any {
 	var records []*storage.Record
 	for i, b := range cmd.batches {
 		if b.producer != "" {
-			prev, dup, err := f.producers.lookup(b.producer, b.sequence)
+			prev, dup, err := f.producers.lookup(b.producer, b.sequence, b.ordered)
 			if err != nil {
 				results[i] = appendResult{err: err}
 				continue

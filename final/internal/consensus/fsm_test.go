@@ -226,7 +226,7 @@ func requireRestored(t *testing.T, f *fsm) {
 		require.NoError(t, err)
 		require.Equal(t, fmt.Sprint(off), string(r.Value))
 	}
-	r, dup, err := f.producers.lookup("p", 2)
+	r, dup, err := f.producers.lookup("p", 2, false)
 	require.NoError(t, err)
 	require.True(t, dup, "the producer table is in the snapshot")
 	require.Equal(t, uint64(1), r.first)
@@ -395,4 +395,23 @@ func TestFSMRestoringWhileRestoring(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.NoError(t, <-restored)
 	require.False(t, f.restoring.Load(), "restoring after Restore returned")
+}
+
+// An ordered batch that does not follow its producer's previous one is refused, and
+// appends nothing: a pipelined producer's record cannot overtake an earlier one that
+// failed.
+func TestFSMRefusesAGapInAnOrderedBatch(t *testing.T) {
+	f := newTestFSM(t, "")
+	ordered := func(index, seq uint64, value string) *raft.Log {
+		data, err := encodeAppend(int64(index)*1000, []batch{{producer: "p", ordered: true, sequence: seq,
+			values: [][]byte{[]byte(value)}}})
+		require.NoError(t, err)
+		return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: data}
+	}
+	require.NoError(t, applyOne(t, f, ordered(1, 1, "a")).err)
+	r := applyOne(t, f, ordered(2, 3, "c")) // 2 failed before it reached the log
+	require.ErrorIs(t, r.err, ErrSequenceGap)
+	require.NoError(t, applyOne(t, f, ordered(3, 2, "b")).err)
+	require.NoError(t, applyOne(t, f, ordered(4, 3, "c")).err)
+	requireRecords(t, f, []string{"a", "b", "c"}, []uint64{1, 3, 4})
 }

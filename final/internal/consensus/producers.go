@@ -37,6 +37,11 @@ const (
 // was applied, so it does not apply it. The outcome of the first attempt is unknown.
 var ErrSequenceTooOld = errors.New("the sequence number is older than the log remembers for its producer")
 
+// ErrSequenceGap is returned by an ordered append (AppendRequest.Ordered) whose
+// sequence number does not follow its producer's latest: an earlier append of the
+// producer failed or is missing. It was not applied.
+var ErrSequenceGap = errors.New("the sequence number does not follow its producer's previous one")
+
 // A seqResult is where a batch went: count records from offset first.
 type seqResult struct {
 	seq   uint64
@@ -62,9 +67,11 @@ func newProducerTable() *producerTable {
 }
 
 // lookup says what to do with batch seq of producer id: if it was applied, dup is true
-// and r says where it went; if it is too old to tell, err is ErrSequenceTooOld;
-// otherwise it is new.
-func (t *producerTable) lookup(id string, seq uint64) (r seqResult, dup bool, err error) {
+// and r says where it went; if it is too old to tell, err is ErrSequenceTooOld; if it
+// is ordered and does not follow the producer's latest batch, err is ErrSequenceGap
+// (the first batch of a producer the table does not know is never a gap); otherwise it
+// is new.
+func (t *producerTable) lookup(id string, seq uint64, ordered bool) (r seqResult, dup bool, err error) {
 	p := t.byID[id]
 	if p == nil {
 		return seqResult{}, false, nil
@@ -77,6 +84,9 @@ func (t *producerTable) lookup(id string, seq uint64) (r seqResult, dup bool, er
 		// Older than the oldest remembered, and batches may have been forgotten.
 		return seqResult{}, false, fmt.Errorf("producer %q, sequence %d (it remembers %d to %d): %w",
 			id, seq, p.recent[0].seq, p.recent[len(p.recent)-1].seq, ErrSequenceTooOld)
+	case ordered && len(p.recent) > 0 && seq != p.recent[len(p.recent)-1].seq+1:
+		return seqResult{}, false, fmt.Errorf("producer %q, sequence %d after %d: %w",
+			id, seq, p.recent[len(p.recent)-1].seq, ErrSequenceGap)
 	default:
 		return seqResult{}, false, nil
 	}

@@ -108,7 +108,8 @@ func (p *proposer) propose(entry []*Proposal) {
 	}
 	batches := make([]batch, len(wanted))
 	for i, prop := range wanted {
-		batches[i] = batch{producer: prop.req.ProducerID, sequence: prop.req.Sequence, values: prop.req.Values}
+		batches[i] = batch{producer: prop.req.ProducerID, ordered: prop.req.Ordered && prop.req.ProducerID != "",
+			sequence: prop.req.Sequence, values: prop.req.Values}
 	}
 	cmd, err := encodeAppend(time.Now().UnixNano(), batches)
 	if err != nil {
@@ -145,6 +146,8 @@ func (d *DistributedLog) resolveEntry(entry []*Proposal, response any) {
 		switch {
 		case errors.Is(r.err, ErrSequenceTooOld):
 			prop.resolve(AppendResult{}, notApplied(ReasonSequenceTooOld, r.err))
+		case errors.Is(r.err, ErrSequenceGap):
+			prop.resolve(AppendResult{}, notApplied(ReasonSequenceGap, r.err))
 		case r.err != nil:
 			prop.resolve(AppendResult{}, fmt.Errorf("distributed log: append: %w", r.err))
 		default:

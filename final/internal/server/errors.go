@@ -59,8 +59,10 @@ func appendStatus(e *consensus.AppendError) error {
 	switch e.Reason {
 	case consensus.ReasonDeadlineBeforePropose:
 		code = codes.DeadlineExceeded
-	case consensus.ReasonSequenceTooOld:
+	case consensus.ReasonSequenceTooOld, consensus.ReasonSequenceGap:
 		code = codes.FailedPrecondition
+	case consensus.ReasonInvalidRequest:
+		code = codes.InvalidArgument
 	case consensus.ReasonLeadershipLost, consensus.ReasonShutdownAfterPropose:
 		code = codes.Unknown
 	case consensus.ReasonStoppedWaiting:

@@ -210,27 +210,45 @@ func (s *logService) ProduceBatch(ctx context.Context, req *api.ProduceBatchRequ
 // order, with its offset. It pipelines: one goroutine reads requests and proposes them
 // to the log in the order they came, so they are appended in that order, while this one
 // waits for each proposal in turn and answers; up to the window's worth of records
-// commit together (Raft batches them into few writes to disk). It ends when the client
-// closes its side and every answer is sent (OK), or at the first error, which answers
-// that request and ends the stream: records after it were not proposed.
+// commit together. A request with a producer ID is proposed as ordered: its sequence
+// number must follow the producer's previous one, so that a record cannot overtake
+// one sent before it that failed (the log refuses it, not applied, SEQUENCE_GAP).
+//
+// It ends when the client closes its side and every answer is sent (OK); at the first
+// error, which answers that request (the records after it that were proposed may have
+// been applied: a producer resends them with their sequence numbers); or when the
+// server shuts down: it stops reading, answers what it proposed, and ends with
+// UNAVAILABLE SHUTTING_DOWN, the records not answered not applied.
 func (s *logService) ProduceStream(stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	proposals := make(chan proposed, s.window)
-	go s.proposeAll(ctx, stream, proposals)
-	for p := range proposals {
-		if p.err != nil {
-			return p.err
-		}
-		res, err := p.proposal.Wait(ctx)
-		if err != nil {
-			return toStatus(err)
-		}
-		if err := stream.Send(&api.ProduceResponse{Offset: res.Offset, Duplicate: res.Duplicate}); err != nil {
-			return err
+	ps := &produceStream{log: s.log, stream: stream, out: make(chan proposed, s.window)}
+	go ps.proposeAll(ctx)
+	for {
+		select {
+		case p, ok := <-ps.out:
+			if !ok {
+				return nil
+			}
+			if err := ps.answer(ctx, p); err != nil {
+				return err
+			}
+		case <-s.stopping:
+			return ps.stop(ctx)
 		}
 	}
-	return nil
+}
+
+// produceStream is the state of one ProduceStream.
+type produceStream struct {
+	log    Log
+	stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse]
+	out    chan proposed // what proposeAll proposed, in order; closed when it returns
+
+	mu       sync.Mutex
+	stopped  bool // guarded by mu: proposeAll proposes nothing more
+	pushed   int  // guarded by mu: items proposeAll has sent, or decided to send, to out
+	answered int  // items answered; the answering goroutine's alone
 }
 
 // proposed is one request of a ProduceStream: its proposal, or the error that ends the
@@ -240,34 +258,82 @@ type proposed struct {
 	err      error
 }
 
-// proposeAll reads the requests of stream and proposes each, in order, sending the
-// proposals to out, which it closes when the client closes its side or after an error.
-func (s *logService) proposeAll(ctx context.Context, stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse],
-	out chan<- proposed) {
-	defer close(out)
+// answer waits for p and sends its answer.
+func (ps *produceStream) answer(ctx context.Context, p proposed) error {
+	ps.answered++
+	if p.err != nil {
+		return p.err
+	}
+	res, err := p.proposal.Wait(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	return ps.stream.Send(&api.ProduceResponse{Offset: res.Offset, Duplicate: res.Duplicate})
+}
+
+// stop makes proposeAll propose nothing more, answers what it proposed, and returns
+// the error that ends the stream.
+func (ps *produceStream) stop(ctx context.Context) error {
+	ps.mu.Lock()
+	ps.stopped = true
+	pushed := ps.pushed
+	ps.mu.Unlock()
+	for ps.answered < pushed {
+		if err := ps.answer(ctx, <-ps.out); err != nil {
+			return err
+		}
+	}
+	return api.WriteError(codes.Unavailable, api.ReasonShuttingDown, api.AppliedNo,
+		"produce stream: the server is shutting down; the records not answered were not proposed")
+}
+
+// proposeAll reads the requests of the stream and proposes each, in order, sending the
+// proposals to out, which it closes when the client closes its side, after an error,
+// or once the stream is stopped.
+func (ps *produceStream) proposeAll(ctx context.Context) {
+	defer close(ps.out)
 	for {
-		req, err := stream.Recv()
+		req, err := ps.stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return
 		}
-		var p *consensus.Proposal
-		if err == nil {
-			var ar consensus.AppendRequest
-			if ar, err = appendRequest([]*api.Record{req.GetRecord()}, req.GetProducerId(), req.GetSequence()); err == nil {
-				if p, err = s.log.Propose(ctx, ar); err != nil {
-					err = toStatus(err)
-				}
-			}
+		p, ok := ps.propose(ctx, req, err)
+		if !ok {
+			return
 		}
 		select {
-		case out <- proposed{proposal: p, err: err}:
+		case ps.out <- p:
 		case <-ctx.Done():
 			return
 		}
-		if err != nil {
+		if p.err != nil {
 			return
 		}
 	}
+}
+
+// propose proposes req (unless the stream is stopped: then ok is false), or carries
+// recvErr.
+func (ps *produceStream) propose(ctx context.Context, req *api.ProduceRequest, recvErr error) (p proposed, ok bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.stopped {
+		return proposed{}, false
+	}
+	ps.pushed++
+	if recvErr != nil {
+		return proposed{err: recvErr}, true
+	}
+	ar, err := appendRequest([]*api.Record{req.GetRecord()}, req.GetProducerId(), req.GetSequence())
+	if err != nil {
+		return proposed{err: err}, true
+	}
+	ar.Ordered = ar.ProducerID != ""
+	prop, err := ps.log.Propose(ctx, ar)
+	if err != nil {
+		return proposed{err: toStatus(err)}, true
+	}
+	return proposed{proposal: prop}, true
 }
 
 // consistency returns the consistency a request asks for.

@@ -339,3 +339,47 @@ func TestNewGRPCServerRefusesAnIncompleteConfig(t *testing.T) {
 		})
 	}
 }
+
+// A ProduceStream that is open when the server stops ends at once, with what it had
+// proposed answered, and does not hold the stop up: an idle producer would otherwise
+// keep GracefulStop waiting.
+func TestProduceStreamEndsOnShutdown(t *testing.T) {
+	f := newFixture(t, nil)
+	stream, err := f.client.ProduceStream(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&api.ProduceRequest{Record: record("r"), ProducerId: "p", Sequence: 1}))
+	res, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), res.Offset)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- f.server.Shutdown(ctx) }()
+	_, err = stream.Recv()
+	requireCode(t, codes.Unavailable, err)
+	info, ok := api.ErrorInfoOf(err)
+	require.True(t, ok)
+	require.Equal(t, api.ReasonShuttingDown, info.Reason)
+	require.NoError(t, <-shutdown, "the stream did not hold the graceful stop up")
+}
+
+// Records of one producer on a stream are appended in sequence: one that does not
+// follow the producer's previous record is refused, not applied.
+func TestProduceStreamRefusesAGap(t *testing.T) {
+	f := newFixture(t, nil)
+	stream, err := f.client.ProduceStream(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&api.ProduceRequest{Record: record("a"), ProducerId: "p", Sequence: 1}))
+	require.NoError(t, stream.Send(&api.ProduceRequest{Record: record("c"), ProducerId: "p", Sequence: 3}))
+	res, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), res.Offset)
+	_, err = stream.Recv()
+	requireCode(t, codes.FailedPrecondition, err)
+	info, ok := api.ErrorInfoOf(err)
+	require.True(t, ok)
+	require.Equal(t, api.ReasonSequenceGap, info.Reason)
+	require.Equal(t, api.AppliedNo, api.WasApplied(err))
+	require.Equal(t, uint64(1), f.log.Status().NextOffset, "c was not appended")
+}
