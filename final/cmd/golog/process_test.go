@@ -95,11 +95,21 @@ func startProcessAt(t *testing.T, name, dataDir, join, rpcAddr, bindAddr, httpAd
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), commandProcessEnv+"=1")
+	p := runProcess(t, name, cmd, waitFor)
+	p.dataDir = dataDir
+	return p
+}
+
+// runProcess starts cmd, a golog agent or something that runs one, as server name,
+// and waits up to timeout until it serves, reading the addresses from its log on
+// stderr. The test's cleanup stops it if it still runs.
+func runProcess(t *testing.T, name string, cmd *exec.Cmd, timeout time.Duration) *process {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 
-	p := &process{name: name, dataDir: dataDir, cmd: cmd, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, exited: make(chan struct{})}
 	addrs := make(chan []string, 1)
 	go func() {
 		defer close(p.exited)
@@ -125,8 +135,8 @@ func startProcessAt(t *testing.T, name, dataDir, join, rpcAddr, bindAddr, httpAd
 		t.Logf("server %s (pid %d) serves HTTP on %s, gossips on %s", name, cmd.Process.Pid, p.httpAddr, p.bindAddr)
 	case <-p.exited:
 		t.Fatalf("server %s exited before serving", name)
-	case <-time.After(waitFor):
-		t.Fatalf("server %s did not start within %s", name, waitFor)
+	case <-time.After(timeout):
+		t.Fatalf("server %s did not start within %s", name, timeout)
 	}
 	return p
 }
