@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,6 +217,7 @@ func loadSettings(fs *pflag.FlagSet, configFile string) error {
 			}
 		}
 		if len(unknown) > 0 {
+			slices.Sort(unknown) // AllKeys comes in map order
 			return fmt.Errorf("config file %s: unknown keys %s; the keys are the flags' names, such as http-addr",
 				configFile, strings.Join(unknown, ", "))
 		}
