@@ -94,7 +94,14 @@ func startProcessAt(t *testing.T, name, dataDir, join, rpcAddr, bindAddr, httpAd
 		args = append(args, "--join", join)
 	}
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), commandProcessEnv+"=1")
+	// Without the GOLOG_ settings of the environment the tests run in: an operator's
+	// GOLOG_LOG_FORMAT=json would hide the addresses from started.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envPrefix+"_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, commandProcessEnv+"=1")
 	p := runProcess(t, name, cmd, waitFor)
 	p.dataDir = dataDir
 	return p
