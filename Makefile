@@ -78,7 +78,8 @@ else
 	unformatted=$$(gofmt -l .); \
 	[ -z "$$unformatted" ] || { echo "FAIL final: gofmt -l:"; echo "$$unformatted"; status=1; }; \
 	go vet ./... || { echo "FAIL final: go vet"; status=1; }; \
-	go test -run '^$$' ./... -debug=true >/dev/null || { echo "FAIL final: go test -run '^$$' ./... -debug=true"; status=1; }; \
+	out=$$(go test -run '^$$' ./... -debug=true 2>&1) || \
+		{ echo "$$out" | grep -v '^ok'; echo "FAIL final: go test -run '^$$' ./... -debug=true"; status=1; }; \
 	[ $$status = 0 ] && echo "ok final: gofmt, vet, -debug"; \
 	exit $$status
 endif
