@@ -30,6 +30,10 @@ while (($#)); do
 	*) args+=("$1"); shift ;;
 	esac
 done
+if [[ -n $nodes && ! $nodes =~ ^[1-9]$ ]]; then
+	echo "run.sh: --nodes takes 1 to 9, not $nodes" >&2
+	exit 2
+fi
 
 # run_stage starts the newest stage's cmd/server: the workbook before final/ existed.
 run_stage() {
@@ -92,11 +96,6 @@ if [[ -z $nodes ]]; then
 		  curl -X GET  $addr -d '{"offset": 0}'
 	EOF
 	exec "$golog" agent ${args[@]+"${args[@]}"}
-fi
-
-if ! [[ $nodes =~ ^[1-9]$ ]]; then
-	echo "run.sh: --nodes takes 1 to 9, not $nodes" >&2
-	exit 2
 fi
 
 # answers HOST:PORT succeeds once an HTTP server answers there. (Its port accepts
