@@ -1,5 +1,6 @@
 # golog: a workbook of stage folders (NN-name/, each its own Go module) and the tools
-# that keep them honest. Stages are found from the folders, so a new stage needs no edit
+# that keep them honest, and final/, the production server (its own module too, outside
+# the stage chain). Stages are found from the folders, so a new stage needs no edit
 # here. Pinned tools live in tools/go.mod and run as `go -C tools tool NAME`.
 #
 # Reserved for final/: bench, chaos, docker.
@@ -9,6 +10,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 STAGES := $(patsubst %/,%,$(sort $(wildcard [0-9][0-9]-*/)))
+# FINAL is final when final/ is a module yet, empty before.
+FINAL := $(patsubst %/go.mod,%,$(wildcard final/go.mod))
 PROTO_STAGES := $(patsubst %/api/v1/,%,$(sort $(dir $(wildcard [0-9][0-9]-*/api/v1/*.proto final/api/v1/*.proto))))
 # gencert uses the newest folder (final/ counts as the newest) whose certs/ has all four files.
 CERT_FILES := ca-csr.json ca-config.json server-csr.json client-csr.json
@@ -27,34 +30,59 @@ export BUF_CACHE_DIR := $(CURDIR)/bin/buf-cache
 # stage_of maps A=03 or A=03-grpc to the stage folder.
 stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
-.PHONY: help test $(addprefix test-,$(STAGES)) test-tools check check-generated compile \
-	gencert grpcurl tools diff run propagate
+.PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
+	compile gencert grpcurl tools diff run build cluster propagate
 
 help: ## show this list
 	@echo "usage: make TARGET"
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "  test-NN-name     run one stage's tests; stages: $(or $(STAGES),none yet)"
 
-test: ## run every stage's tests in order; stop at the first failing stage
+test: ## run every stage's tests in order, then final's; stop at the first failure
 	@$(if $(STAGES),,echo "no stage folders yet; nothing to test")
 	@for s in $(STAGES); do \
 		echo "== $$s: $(GOTEST)"; \
 		(cd $$s && $(GOTEST)) || { echo "FAIL: stage $$s"; exit 1; }; \
 	done
+	@$(if $(FINAL),$(MAKE) --no-print-directory test-final)
 
 $(addprefix test-,$(STAGES)): test-%:
 	@echo "== $*: $(GOTEST)"
 	@cd $* && $(GOTEST) || { echo "FAIL: stage $*"; exit 1; }
 
+test-final: ## run final's tests (the golog command's run a real ./run.sh too)
+ifeq ($(FINAL),)
+	@echo "no final/ yet; nothing to test"
+else
+	@echo "== final: $(GOTEST)"
+	@cd final && $(GOTEST) || { echo "FAIL: final"; exit 1; }
+endif
+
 test-tools: ## test the stage checker
 	go -C tools vet ./...
 	go -C tools test ./...
 
-check: ## check every stage (stagecheck) and the committed generated code
+check: ## check every stage (stagecheck), final (check-final) and the committed generated code
 	@status=0; \
 	$(TOOL) stagecheck -root $(CURDIR) || status=1; \
+	$(MAKE) --no-print-directory check-final || status=1; \
 	$(MAKE) --no-print-directory check-generated || status=1; \
 	exit $$status
+
+# final is no stage: it has no changes.txt and no stage README, but the same code rules.
+check-final: ## gofmt, go vet and -debug in every test package, for final
+ifeq ($(FINAL),)
+	@echo "no final/ yet; nothing to check"
+else
+	@cd final; status=0; \
+	unformatted=$$(gofmt -l .); \
+	[ -z "$$unformatted" ] || { echo "FAIL final: gofmt -l:"; echo "$$unformatted"; status=1; }; \
+	go vet ./... || { echo "FAIL final: go vet"; status=1; }; \
+	out=$$(go test -run '^$$' ./... -debug=true 2>&1) || \
+		{ echo "$$out" | grep -v '^ok'; echo "FAIL final: go test -run '^$$' ./... -debug=true"; status=1; }; \
+	[ $$status = 0 ] && echo "ok final: gofmt, vet, -debug"; \
+	exit $$status
+endif
 
 # buf_generate(stage, out dir): generate the stage's api/v1 with the pinned plugins.
 # The template is passed inline because it names the absolute path of tools/.
@@ -113,6 +141,13 @@ diff: ## show what stage B adds to stage A: make diff A=01 B=02
 
 run: ## build and start the most complete server (./run.sh)
 	./run.sh
+
+# cfssl's command needs cgo (sqlite3), but the CFSSL packages golog imports do not.
+build: ## build final's golog command as a static binary, bin/golog
+	cd final && CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/bin/golog ./cmd/golog
+
+cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
+	./run.sh --nodes 3
 
 propagate: ## carry a fix forward: make propagate FROM=01-log FILE=internal/testenv/testenv.go
 	@[ -n "$(FROM)" ] && [ -n "$(FILE)" ] || { echo "usage: make propagate FROM=01-log FILE=path/in/stage"; exit 2; }

@@ -13,7 +13,7 @@ import (
 	"golog/internal/testenv"
 )
 
-// TestPausedLeaderStopsGracefully pauses the leader of three server processes with
+// TestPausedLeaderStopsGracefully pauses the leader of three golog agent processes with
 // SIGSTOP while writes go to it, lets the other two elect a new leader, resumes the old
 // one, which then learns of the newer term from the servers it was replicating to, and
 // stops it with SIGTERM: it must exit on its own, as any graceful stop must.

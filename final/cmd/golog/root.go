@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses of golog.
+const (
+	exitOK    = 0 // done; a server stopped gracefully
+	exitError = 1 // the command failed: see the message
+	exitUsage = 2 // bad command line, flags or settings
+)
+
+// newRootCommand returns the golog command with its subcommands: agent, certs, and
+// the extra ones given, which are added as they are.
+func newRootCommand(extra ...*cobra.Command) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "golog",
+		Short: "golog: a distributed commit log",
+		Long: `golog is a commit log replicated with Raft across a cluster of servers, served over
+gRPC with mutual TLS and over an HTTP JSON API.
+
+    golog certs init --dir .certs    make the cluster's certificates
+    golog agent                      run a server (golog agent --help for its settings)
+
+Exit status: 0 on success, 1 when a command fails, 2 for a bad command line. A server
+stops gracefully on SIGINT or SIGTERM; a second signal stops it at once.`,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          groupRun,
+		SilenceErrors: true, // execute prints them
+		SilenceUsage:  true, // a failing server needs no usage text
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// The flags' help wrapped to a terminal's width, for every command.
+	usage := root.UsageTemplate()
+	for _, flags := range []string{".LocalFlags", ".InheritedFlags"} {
+		usage = strings.ReplaceAll(usage, flags+".FlagUsages", "("+flags+".FlagUsagesWrapped 100)")
+	}
+	root.SetUsageTemplate(usage)
+	root.AddCommand(newAgentCommand(agentHooks{}).cmd, newCertsCommand())
+	root.AddCommand(extra...)
+	return root
+}
+
+// execute runs root with args and returns the exit status. Errors go to stderr, with a
+// pointer to the help for usage errors.
+func execute(ctx context.Context, root *cobra.Command, args []string, stdout, stderr io.Writer) int {
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", root.Name(), err)
+	if errors.As(err, new(usageError)) {
+		fmt.Fprintf(stderr, "see '%s --help'\n", cmd.CommandPath())
+		return exitUsage
+	}
+	return exitError
+}
+
+// usageError is an error in the command line or the settings: the operator's to fix,
+// with the help.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// noArgs accepts no arguments, only flags.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", args[0])}
+	}
+	return nil
+}
+
+// groupRun, with cobra.ArbitraryArgs, makes a command that only groups others (golog,
+// golog certs) show its help when called alone, and a usage error, with suggestions,
+// when called with an unknown subcommand. (Cobra would show the help for both, and
+// exit 0.)
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's own default
+	}
+	if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+		msg += "; did you mean " + strings.Join(suggestions, " or ") + "?"
+	}
+	return usageError{errors.New(msg)}
+}
