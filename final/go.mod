@@ -12,10 +12,7 @@ require (
 	github.com/soheilhy/cmux v0.1.5
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
-<<<<<<< HEAD
-=======
 	github.com/spf13/viper v1.21.0
->>>>>>> final-cli
 	github.com/stretchr/testify v1.12.1
 	github.com/tysonmote/gommap v0.0.3
 	go.etcd.io/bbolt v1.5.0
@@ -43,10 +40,6 @@ require (
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/hashicorp/go-sockaddr v1.0.7 // indirect
 	github.com/hashicorp/golang-lru v1.0.2 // indirect
-<<<<<<< HEAD
-	github.com/hashicorp/memberlist v0.7.0 // indirect
-=======
->>>>>>> final-cli
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/jmoiron/sqlx v1.3.5 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
