@@ -53,8 +53,8 @@ SIGINT or SIGTERM stops the server gracefully: a leader hands its leadership ove
 server leaves the cluster, lets the requests in flight finish, stops Raft and closes the
 log. A second signal stops it at once.
 
-Exit status: 0 after a graceful stop, 1 if the server cannot start, fails while serving
-or cannot stop cleanly, 2 for bad flags or settings.`
+Exit status: 0 after a graceful stop, 1 for bad flags or settings, 7 if the server cannot
+start, fails while serving or cannot stop cleanly.`
 
 // agentHooks let tests reach into the agent command. The zero value is what golog runs.
 type agentHooks struct {
@@ -180,7 +180,6 @@ func (s settings) agentConfig(logger *slog.Logger) (cfg agent.Config, cleanup fu
 	if !s.bootstrapSet {
 		bootstrap = len(s.Join) == 0
 	}
-	snapshotThreshold, snapshotInterval := s.SnapshotThreshold, s.SnapshotInterval
 	return agent.Config{
 		NodeName:        s.NodeName,
 		DataDir:         s.DataDir,
@@ -202,12 +201,10 @@ func (s settings) agentConfig(logger *slog.Logger) (cfg agent.Config, cleanup fu
 			MaxAge:        s.RetentionMaxAge,
 			CheckInterval: s.RetentionCheckInterval,
 		},
+		SnapshotThreshold: s.SnapshotThreshold,
+		SnapshotInterval:  s.SnapshotInterval,
 		RemoveFailedAfter: s.RemoveFailedAfter,
 		Logger:            logger,
-		RaftTune: func(c *consensus.RaftConfig) {
-			c.SnapshotThreshold = snapshotThreshold
-			c.SnapshotInterval = snapshotInterval
-		},
 	}, cleanup, nil
 }
 

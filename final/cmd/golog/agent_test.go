@@ -42,9 +42,7 @@ func testHooks(t *testing.T, started chan<- *agent.Agent) agentHooks {
 				// Keeps this test's gossip apart from other tests' on the machine.
 				c.MemberlistConfig.Label = label
 			}
-			tune := c.RaftTune // the snapshot settings
 			c.RaftTune = func(c *consensus.RaftConfig) {
-				tune(c)
 				// An election takes a second or two with raft's defaults.
 				c.HeartbeatTimeout = 200 * time.Millisecond
 				c.ElectionTimeout = 200 * time.Millisecond
@@ -223,7 +221,7 @@ func TestAgentCannotStart(t *testing.T) {
 			}, tc.args...)
 			var stdout, stderr bytes.Buffer
 			code := execute(t.Context(), newRootCommand(), args, &stdout, &stderr)
-			require.Equal(t, exitError, code, "stderr: %s", stderr.String())
+			require.Equal(t, exitFailed, code, "stderr: %s", stderr.String())
 			for _, want := range tc.wantError {
 				require.Contains(t, stderr.String(), want)
 			}

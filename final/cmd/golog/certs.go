@@ -50,8 +50,8 @@ address, or a name all servers share (clients that balance over the servers chec
 server against one name). Keep ca-key.pem safe: whoever holds it can make certificates
 that the cluster trusts.
 
-Exit status: 0 when the files are written, 1 if they cannot be (or exist already), 2 for
-bad flags.`,
+Exit status: 0 when the files are written, 1 for bad flags, 7 if they cannot be written
+(or exist already).`,
 		Example: `  golog certs init --dir .certs
   golog certs init --dir /etc/golog --host golog.internal --host 10.0.0.5`,
 		Args: noArgs,

@@ -85,7 +85,7 @@ func TestCertsInit(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	code = execute(t.Context(), newRootCommand(), []string{"certs", "init", "--dir", dir}, &stdout, &stderr)
-	require.Equal(t, exitError, code, "a second init without --force")
+	require.Equal(t, exitFailed, code, "a second init without --force")
 	require.Contains(t, stderr.String(), "ca.pem")
 	require.Contains(t, stderr.String(), "--force")
 	caAfter, err := os.ReadFile(filepath.Join(dir, "ca.pem"))

@@ -2,6 +2,8 @@
 //
 //	golog agent        run a server (golog agent --help lists its settings)
 //	golog certs init   make a CA, the server certificate and client certificates
+//	golog produce      append records; golog consume reads them (--follow tails)
+//	golog servers      the servers and the leader; golog status, each one's progress
 //	golog completion   a shell completion script
 //
 // A first server on this machine, on the default ports (HTTP 127.0.0.1:4001, gRPC and
@@ -22,15 +24,19 @@
 // SIGINT or SIGTERM stops a server gracefully; a second signal stops it at once, by the
 // signal's default action (a shell reports status 130 or 143).
 //
-// Exit status: 0 on success (for a server: a graceful stop), 1 when the command fails,
-// 2 for a bad command line, flags or settings.
+// Exit status: one table for every command (see root.go): 0 done, 1 a bad command line,
+// setting or file, 2 to 6 what a client command met (not applied, maybe applied,
+// unavailable, not found, denied), 7 the command failed.
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+
+	"golog/internal/cli"
 )
 
 func main() {
@@ -45,11 +51,30 @@ func main() {
 		cancel(context.Cause(signaled))
 	})
 
+	clientOptions := defaultClientOptions(".certs")
 	root := newRootCommand(
-	// The commands that talk to a running cluster (package internal/cli) go here.
+		cli.NewProduceCommand(&clientOptions),
+		cli.NewConsumeCommand(&clientOptions),
+		cli.NewServersCommand(&clientOptions),
+		cli.NewStatusCommand(&clientOptions),
 	)
 	code := execute(ctx, root, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	cancel(nil)
 	os.Exit(code)
+}
+
+// defaultClientOptions returns the client commands' defaults: the CA and the root
+// client certificate in dir, if it holds them (as the .certs that golog certs init and
+// ./run.sh make), so that the commands work as they are next to a development cluster.
+func defaultClientOptions(dir string) cli.ClientOptions {
+	var o cli.ClientOptions
+	files := map[*string]string{&o.CAFile: "ca.pem", &o.CertFile: "root-client.pem", &o.KeyFile: "root-client-key.pem"}
+	for field, name := range files {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return cli.ClientOptions{}
+		}
+		*field = filepath.Join(dir, name)
+	}
+	return o
 }

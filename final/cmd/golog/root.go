@@ -8,13 +8,27 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"golog/client"
+	"golog/internal/cli"
 )
 
-// Exit statuses of golog.
+// Exit statuses of golog, one table for every command (the client commands' codes
+// 2 to 6 are package cli's, see cli.ExitCode):
+//
+//	0  done; a server stopped gracefully
+//	1  usage: a bad command line, flag, setting, or a file that cannot be used
+//	2  not applied (a write failed; running it again is safe)
+//	3  maybe applied (a write failed and may be in the log)
+//	4  unavailable (no server could be reached or answered in time)
+//	5  not found (no record at that offset)
+//	6  denied (a certificate refused, or the ACL says no)
+//	7  failed: the command could not do its work (a server that cannot start or fails
+//	   while serving; files that cannot be written; a server error)
 const (
-	exitOK    = 0 // done; a server stopped gracefully
-	exitError = 1 // the command failed: see the message
-	exitUsage = 2 // bad command line, flags or settings
+	exitOK     = cli.ExitOK
+	exitUsage  = cli.ExitUsage
+	exitFailed = cli.ExitServer
 )
 
 // newRootCommand returns the golog command with its subcommands: agent, certs, and
@@ -28,9 +42,16 @@ gRPC with mutual TLS and over an HTTP JSON API.
 
     golog certs init --dir .certs    make the cluster's certificates
     golog agent                      run a server (golog agent --help for its settings)
+    golog produce AA BB              append records; golog consume --offset 0 reads them
+    golog servers; golog status      the servers, the leader, how far each one lags
 
-Exit status: 0 on success, 1 when a command fails, 2 for a bad command line. A server
-stops gracefully on SIGINT or SIGTERM; a second signal stops it at once.`,
+The client commands find the cluster through --addr (localhost:8400), and use the CA
+and the root client certificate of ./.certs when it has them (--ca, --cert, --key).
+
+Exit status: 0 done; 1 a bad command line, setting or file; 2 a write not applied;
+3 a write maybe applied; 4 unavailable; 5 not found; 6 denied; 7 the command failed (a
+server that cannot start, for one). A server stops gracefully on SIGINT or SIGTERM; a
+second signal stops it at once.`,
 		Args:          cobra.ArbitraryArgs,
 		RunE:          groupRun,
 		SilenceErrors: true, // execute prints them
@@ -59,11 +80,15 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", root.Name(), err)
-	if errors.As(err, new(usageError)) {
+	switch {
+	case errors.As(err, new(usageError)), errors.As(err, new(*cli.UsageError)):
 		fmt.Fprintf(stderr, "see '%s --help'\n", cmd.CommandPath())
 		return exitUsage
+	case errors.As(err, new(*client.Error)):
+		return cli.ExitCode(err)
+	default:
+		return exitFailed
 	}
-	return exitError
 }
 
 // usageError is an error in the command line or the settings: the operator's to fix,

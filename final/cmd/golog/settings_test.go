@@ -53,7 +53,7 @@ func newCertSet(t *testing.T, name string) certSet {
 
 // configView is what an agent.Config says, in a form require.Equal can compare: the
 // TLS configurations by the certificate set they come from, the ACL by the files'
-// contents, Raft's settings by what RaftTune sets, the logger by what it writes.
+// contents, the logger by what it writes.
 type configView struct {
 	NodeName          string
 	DataDir           string
@@ -108,9 +108,7 @@ func viewOf(t *testing.T, cfg agent.Config, logged *bytes.Buffer, sets []certSet
 		require.NoError(t, err)
 		return string(data)
 	}
-	var raftConfig consensus.RaftConfig
-	require.NotNil(t, cfg.RaftTune)
-	cfg.RaftTune(&raftConfig)
+	require.Nil(t, cfg.RaftTune, "RaftTune is for tests")
 
 	level := slog.LevelError + 1
 	for _, l := range []slog.Level{slog.LevelError, slog.LevelWarn, slog.LevelInfo, slog.LevelDebug} {
@@ -143,8 +141,8 @@ func viewOf(t *testing.T, cfg agent.Config, logged *bytes.Buffer, sets []certSet
 		Durability:        cfg.Durability,
 		Retention:         cfg.Retention,
 		RemoveFailedAfter: cfg.RemoveFailedAfter,
-		SnapshotThreshold: raftConfig.SnapshotThreshold,
-		SnapshotInterval:  raftConfig.SnapshotInterval,
+		SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotInterval:  cfg.SnapshotInterval,
 		LogLevel:          level,
 		LogJSON:           json.Valid(logged.Bytes()),
 	}

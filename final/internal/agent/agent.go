@@ -58,7 +58,7 @@ type Config struct {
 	// Bootstrap makes this server start a new cluster, with itself as the only voter
 	// and so its leader, if it has no Raft state in DataDir yet. It is ignored when
 	// there is state: a server restarting never starts a second cluster, so it is safe
-	// to leave set. Set it on exactly one server of a new cluster (cmd/server sets it
+	// to leave set. Set it on exactly one server of a new cluster (golog agent sets it
 	// when there are no StartJoinAddrs); the leader adds the others as they join.
 	Bootstrap bool
 
@@ -67,13 +67,21 @@ type Config struct {
 	// address the listener has, except when it listens on every interface (0.0.0.0 or
 	// [::]): then they dial the host of BindAddr at the listener's port.
 	RPCAddr string
+	// AdvertiseRPCAddr, if set, is the "host:port" the other servers dial for gRPC and
+	// Raft, when that is not the listener's address: a server in a container, which
+	// listens on 0.0.0.0 and is reached by its service name or another IP.
+	AdvertiseRPCAddr string
+	// AdvertiseBindAddr, if set, is the "ip:port" the other servers gossip to, when that
+	// is not BindAddr (discovery.Config.AdvertiseAddr).
+	AdvertiseBindAddr string
 	// RPCListener, if set, is served instead of listening on RPCAddr (tests use it to
 	// serve on a port picked at run time). The Agent closes it, even when New fails.
 	RPCListener net.Listener
 
 	// HTTPAddr, if set, is the "host:port" of the HTTP JSON API, unless HTTPListener is
 	// set; with neither, there is no HTTP API. The HTTP API has no authentication: the
-	// caller decides that the address is safe (cmd/server allows loopback only). The
+	// caller decides that the address is safe (golog agent allows loopback only, unless
+	// told otherwise). The
 	// Agent closes HTTPListener, even when New fails.
 	HTTPAddr     string
 	HTTPListener net.Listener
@@ -108,6 +116,10 @@ type Config struct {
 	Durability consensus.Durability
 	// Retention removes old records (consensus.Retention); the zero value keeps them.
 	Retention consensus.Retention
+	// SnapshotThreshold and SnapshotInterval: Raft snapshots after that many new
+	// entries, checked that often (consensus.RaftConfig); zero means the defaults.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
 
 	// RemoveFailedAfter is how long a server must stay failed, as the leader's gossip
 	// sees it, before the leader removes it from the Raft configuration; and it is
@@ -249,7 +261,15 @@ func (a *Agent) listen() error {
 			return fmt.Errorf("agent: HTTP: %w", err)
 		}
 	}
-	a.rpcAddr, err = advertiseAddr(a.rpcLn.Addr(), a.config.BindAddr)
+	if a.config.AdvertiseRPCAddr != "" {
+		a.rpcAddr = a.config.AdvertiseRPCAddr
+		return nil
+	}
+	bindAddr := a.config.BindAddr
+	if a.config.AdvertiseBindAddr != "" {
+		bindAddr = a.config.AdvertiseBindAddr
+	}
+	a.rpcAddr, err = advertiseAddr(a.rpcLn.Addr(), bindAddr)
 	return err
 }
 
@@ -347,6 +367,8 @@ func (a *Agent) openLog() error {
 		ReadIndex:  a.peers.readIndex,
 		Logger:     a.config.Logger, // the log adds the node key itself
 	}
+	c.Raft.SnapshotThreshold = a.config.SnapshotThreshold
+	c.Raft.SnapshotInterval = a.config.SnapshotInterval
 	if a.config.RaftTune != nil {
 		a.config.RaftTune(&c.Raft)
 	}
@@ -496,6 +518,7 @@ func (a *Agent) joinCluster() error {
 	m, err := discovery.New(a.voters, discovery.Config{
 		NodeName:       a.config.NodeName,
 		BindAddr:       a.config.BindAddr,
+		AdvertiseAddr:  a.config.AdvertiseBindAddr,
 		Tags:           map[string]string{discovery.RPCAddrTag: a.rpcAddr},
 		StartJoinAddrs: a.config.StartJoinAddrs,
 		Logger:         a.config.Logger, // discovery adds the node key itself

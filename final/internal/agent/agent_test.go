@@ -122,7 +122,7 @@ func newCluster(t *testing.T, raftTune func(*consensus.RaftConfig)) *cluster {
 
 // config returns the Config of nd's agent: its RPC port (a free one the first time),
 // gossip and HTTP on free ports, joining through seeds, and bootstrapping a new
-// cluster when there are no seeds, as cmd/server does; then c.configure, if set.
+// cluster when there are no seeds, as golog agent does; then c.configure, if set.
 func (c *cluster) config(nd *node, seeds ...string) agent.Config {
 	c.t.Helper()
 	addr := nd.rpcAddr

@@ -73,6 +73,12 @@ type Config struct {
 	// chosen.
 	BindAddr string
 
+	// AdvertiseAddr, if set, is the "ip:port" the other members reach this node at, when
+	// it is not BindAddr: a node bound to 0.0.0.0, or behind a NAT (a container). Empty
+	// means BindAddr (memberlist picks a private IP when that is 0.0.0.0, and fails if
+	// there is none).
+	AdvertiseAddr string
+
 	// Tags are gossiped to the other members with this node. They must include
 	// RPCAddrTag, and their encoding must fit in 512 bytes. New copies the map.
 	Tags map[string]string
@@ -160,6 +166,15 @@ func New(handler Handler, config Config) (*Membership, error) {
 	sc.Logger = libLogger
 	sc.MemberlistConfig.BindAddr = ip
 	sc.MemberlistConfig.BindPort = port
+	if config.AdvertiseAddr != "" {
+		// memberlist uses AdvertisePort only with AdvertiseAddr: both, or neither.
+		advIP, advPort, err := parseBindAddr(config.AdvertiseAddr)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: Config.AdvertiseAddr: %w", err)
+		}
+		sc.MemberlistConfig.AdvertiseAddr = advIP
+		sc.MemberlistConfig.AdvertisePort = advPort
+	}
 	sc.MemberlistConfig.LogOutput = nil
 	sc.MemberlistConfig.Logger = libLogger // Serf does not pass its logger on.
 

@@ -71,7 +71,7 @@
 // the TLS handshake verified, and the ACL says whether that subject may do the RPC's
 // action, produce or consume. A client without a valid certificate never gets past the
 // handshake; a known client without the right gets PERMISSION_DENIED. The HTTP API has
-// no such checks: serve it only where only trusted users can reach it (cmd/server
+// no such checks: serve it only where only trusted users can reach it (golog agent
 // keeps it on loopback).
 //
 // Errors are gRPC statuses a client can act on: OUT_OF_RANGE for an offset the log
