@@ -32,10 +32,12 @@ type settings struct {
 	NodeName string
 	DataDir  string
 
-	RPCAddr   string
-	BindAddr  string
-	Join      []string
-	Bootstrap bool
+	RPCAddr           string
+	BindAddr          string
+	AdvertiseRPCAddr  string
+	AdvertiseBindAddr string
+	Join              []string
+	Bootstrap         bool
 	// bootstrapSet says whether Bootstrap was given at all; without it, a server
 	// bootstraps when it has no Join addresses.
 	bootstrapSet bool
@@ -123,6 +125,12 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.BindAddr, "bind-addr", s.BindAddr,
 		"`ip:port` to gossip with the other servers on (Serf, UDP and TCP); "+
 			"in production, this machine's address (10.0.0.5:8401), never a wildcard")
+	fs.StringVar(&s.AdvertiseRPCAddr, "advertise-rpc-addr", s.AdvertiseRPCAddr,
+		"`host:port` the other servers dial for gRPC and Raft, when it is not --rpc-addr: "+
+			"a server in a container, listening on :8400 and reached by its service name (default: --rpc-addr)")
+	fs.StringVar(&s.AdvertiseBindAddr, "advertise-bind-addr", s.AdvertiseBindAddr,
+		"`ip:port` the other servers gossip to, when it is not --bind-addr: a server bound to 0.0.0.0 "+
+			"or behind a NAT (default: --bind-addr)")
 	fs.StringSliceVar(&s.Join, "join", s.Join,
 		"comma-separated --bind-addr `addresses` of servers already in the cluster, to join through "+
 			"(default none: start a new cluster, unless --data-dir holds one already)")

@@ -58,6 +58,8 @@ type configView struct {
 	NodeName          string
 	DataDir           string
 	BindAddr          string
+	AdvertiseRPCAddr  string
+	AdvertiseBindAddr string
 	StartJoinAddrs    []string
 	Bootstrap         bool
 	RPCAddr           string
@@ -123,6 +125,8 @@ func viewOf(t *testing.T, cfg agent.Config, logged *bytes.Buffer, sets []certSet
 		NodeName:          cfg.NodeName,
 		DataDir:           cfg.DataDir,
 		BindAddr:          cfg.BindAddr,
+		AdvertiseRPCAddr:  cfg.AdvertiseRPCAddr,
+		AdvertiseBindAddr: cfg.AdvertiseBindAddr,
 		StartJoinAddrs:    cfg.StartJoinAddrs,
 		Bootstrap:         cfg.Bootstrap,
 		RPCAddr:           cfg.RPCAddr,
@@ -233,6 +237,10 @@ func TestAgentSettings(t *testing.T) {
 			want: func(v *configView) { v.RPCAddr = ":8402" }},
 		{name: "bind-addr", settings: []setting{{"bind-addr", "10.0.0.5:8401"}},
 			want: func(v *configView) { v.BindAddr = "10.0.0.5:8401" }},
+		{name: "advertise-rpc-addr", settings: []setting{{"advertise-rpc-addr", "golog-1:8400"}},
+			want: func(v *configView) { v.AdvertiseRPCAddr = "golog-1:8400" }},
+		{name: "advertise-bind-addr", settings: []setting{{"advertise-bind-addr", "172.18.0.2:8401"}},
+			want: func(v *configView) { v.AdvertiseBindAddr = "172.18.0.2:8401" }},
 		{
 			name: "join", settings: []setting{{"join", "10.0.0.1:8401, 10.0.0.2:8401"}},
 			yaml: "join: [10.0.0.1:8401, 10.0.0.2:8401]\n",
