@@ -246,10 +246,9 @@ func TestLeaveIsReportedToOthers(t *testing.T) {
 			require.Contains(c, n.handler.Calls(), leave("c"))
 		}, waitFor, tick, "%s never saw c leave", name)
 	}
-	// A leave is no failure.
-	for _, name := range []string{"a", "b"} {
-		require.NotContains(t, nodes[name].handler.Calls(), failed("c"), "%s took c's leave for a failure", name)
-	}
+	// The leave may come after a failure: when c is gone before its leave has reached
+	// a member, that member's probes fail first. What counts is that it ends as a
+	// leave (statuses above): a failure alone would leave c a voter for a while.
 	// c's handler is not told of c's own leave: it saw the two others join, nothing more.
 	require.ElementsMatch(t, []call{join("a"), join("b")}, nodes["c"].handler.Calls())
 }
