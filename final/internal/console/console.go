@@ -227,7 +227,7 @@ func (c *Console) Cluster(ctx context.Context) ClusterState {
 
 	rows := []ServerRow{{
 		Name: self.Name, HTTPAddr: self.HTTPAddr, RPCAddr: self.RPCAddr, BindAddr: self.BindAddr,
-		Up: true, Gossip: "alive", State: &self,
+		Up: true, Gossip: "alive", Voter: c.isVoter(self.Name), State: &self,
 	}}
 	for i, p := range peers {
 		p.row.State = states[i]
@@ -273,6 +273,16 @@ func (c *Console) peers() []peer {
 	return out
 }
 
+// isVoter reports whether the server name is in the Raft configuration this server
+// knows.
+func (c *Console) isVoter(name string) bool {
+	servers, err := c.config.Log.GetServers()
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(servers, func(s *consensus.Server) bool { return s.ID == name })
+}
+
 // fetch asks the server at httpAddr for its ServerState.
 func (c *Console) fetch(ctx context.Context, httpAddr string) (*ServerState, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+StatePath, nil)
@@ -297,10 +307,11 @@ func (c *Console) fetch(ctx context.Context, httpAddr string) (*ServerState, err
 	return &st, nil
 }
 
-// assemble completes a ClusterState from the rows (the first is this server's): who
+// assemble completes a ClusterState from the rows of every server: who
 // leads, each one's lag, the events merged, the newest records, and lab mode's view.
 func (c *Console) assemble(ctx context.Context, rows []ServerRow) ClusterState {
-	slices.SortFunc(rows[1:], func(a, b ServerRow) int { return cmp.Compare(a.Name, b.Name) })
+	// By name, so that a server keeps its place on the page whichever server serves it.
+	slices.SortFunc(rows, func(a, b ServerRow) int { return cmp.Compare(a.Name, b.Name) })
 	cs := ClusterState{ServedBy: c.config.Name, Time: time.Now(), Servers: rows, Events: []Event{}}
 	cs.Leader, cs.Term = leaderOf(rows)
 	var leader *ServerState

@@ -128,7 +128,16 @@ func (r *Recorder) observe(data any) {
 	term := r.log.Status().Term
 	switch o := data.(type) {
 	case raft.RaftState:
-		r.Add(EventState, term, "", fmt.Sprintf("%s became %s in term %d", r.self, roleOf(o.String()), term))
+		// raft reports the state before a candidate increments its term, and a
+		// follower's term may be about to rise: only a leader's term is certain here.
+		switch o {
+		case raft.Leader:
+			r.Add(EventState, term, "", fmt.Sprintf("%s became leader in term %d", r.self, term))
+		case raft.Candidate:
+			r.Add(EventState, 0, "", fmt.Sprintf("%s became candidate: it starts an election (its term was %d)", r.self, term))
+		default:
+			r.Add(EventState, 0, "", fmt.Sprintf("%s became %s", r.self, roleOf(o.String())))
+		}
 	case raft.LeaderObservation:
 		if o.LeaderID == "" {
 			r.Add(EventLeader, term, "", fmt.Sprintf("%s knows no leader (term %d)", r.self, term))

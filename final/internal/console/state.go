@@ -44,8 +44,9 @@ type ServerState struct {
 	Cut bool `json:"cut,omitempty"`
 	// Time is when the state was taken, on this server's clock.
 	Time time.Time `json:"time"`
-	// Events are the newest things this server saw happen, oldest first.
-	Events []Event `json:"events"`
+	// Events are the newest things this server saw happen, oldest first; left out
+	// when there are none, and in a ServerRow (ClusterState.Events has them all).
+	Events []Event `json:"events,omitempty"`
 }
 
 // Vote is a vote granted: in term Term, to candidate For (a server's name, or its
