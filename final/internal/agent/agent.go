@@ -18,8 +18,8 @@ import (
 	"github.com/soheilhy/cmux"
 
 	"golog/internal/auth"
-	"golog/internal/console"
 	"golog/internal/consensus"
+	"golog/internal/console"
 	"golog/internal/discovery"
 	"golog/internal/lab"
 	"golog/internal/server"

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
-	"golog/internal/console"
 	"golog/internal/consensus"
+	"golog/internal/console"
 	"golog/internal/discovery"
 	"golog/internal/lab"
 )
