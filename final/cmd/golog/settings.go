@@ -192,9 +192,9 @@ func (s *settings) register(fs *pflag.FlagSet) {
 
 	fs.BoolVar(&s.Lab, "lab", s.Lab,
 		"lab mode, for teaching on one machine: the cluster console may stop, kill and cut off servers. "+
-			"Refused unless every address is loopback; golog lab (./run.sh --lab) sets it")
+			"Refused unless every address is loopback; golog lab (./run.sh --lab) sets it (default false)")
 	fs.StringVar(&s.LabSupervisor, "lab-supervisor", s.LabSupervisor,
-		"loopback `host:port` of the golog lab that started this server in lab mode")
+		"loopback `host:port` of the golog lab that started this server in lab mode (default none)")
 
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [$" + envName(f.Name) + "]"

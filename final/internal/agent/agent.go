@@ -535,7 +535,9 @@ func (a *Agent) serveHTTP() error {
 
 // joinCluster starts the Serf node, which from now on tells voters about the other
 // servers, and joins the cluster through StartJoinAddrs. The RPC address goes out in
-// the rpc_addr tag: it is where the others reach this server's gRPC and Raft.
+// the rpc_addr tag: it is where the others reach this server's gRPC and Raft; the HTTP
+// address, if any, in the http_addr tag, where their consoles fetch this server's state.
+// Gossip's events go to voters, then to the console's recorder.
 func (a *Agent) joinCluster() error {
 	removeFailedAfter := a.config.RemoveFailedAfter
 	if removeFailedAfter <= 0 {
