@@ -31,7 +31,7 @@ export BUF_CACHE_DIR := $(CURDIR)/bin/buf-cache
 stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
-	compile gencert grpcurl tools diff run build cluster propagate
+	compile gencert grpcurl tools diff run build cluster lab propagate browser-deps
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -148,6 +148,23 @@ build: ## build final's golog command as a static binary, bin/golog
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3
+
+lab: ## build and start a local cluster of three servers in lab mode (./run.sh --nodes 3 --lab)
+	./run.sh --nodes 3 --lab
+
+# The cluster console's browser test (final/cmd/golog) drives Debian's chromium. As root
+# (CI, a fresh machine) this installs it where it is missing; otherwise it says how.
+# It never fails: where Chromium cannot be had, the browser test skips and says why.
+browser-deps: ## install Chromium for the console's browser test, where missing (apt-get, as root)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		echo "browser-deps: $$(command -v chromium || command -v chromium-browser) is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser-deps: installing chromium with apt-get"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "browser-deps: WARNING: apt-get could not install chromium; the browser test will skip"; \
+	else \
+		echo "browser-deps: no chromium, and not root with apt-get: install it yourself (apt-get install chromium), or the browser test skips"; \
+	fi
 
 propagate: ## carry a fix forward: make propagate FROM=01-log FILE=internal/testenv/testenv.go
 	@[ -n "$(FROM)" ] && [ -n "$(FILE)" ] || { echo "usage: make propagate FROM=01-log FILE=path/in/stage"; exit 2; }

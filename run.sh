@@ -8,6 +8,11 @@
 #   ./run.sh --nodes 3    (final only) a cluster of three servers on loopback, on ports
 #                         4001-4003 (HTTP), 8400/8410/8420 (gRPC and Raft) and
 #                         8401/8411/8421 (gossip); Ctrl-C stops them all
+#   ./run.sh --nodes 3 --lab
+#                         (final only) the same cluster in lab mode, for teaching: the
+#                         cluster console (http://127.0.0.1:4001/ui/) gets buttons that
+#                         stop, kill -9, pause, restart and cut off each server. Its
+#                         parent is golog lab, not this script. Loopback only.
 #
 # Other arguments are passed on to the server (to every server of a cluster):
 # `bin/golog agent --help` lists them. Records are kept in .data/STAGE (a cluster's in
@@ -22,11 +27,13 @@ cd "$(dirname "$0")"
 root=$PWD
 
 nodes=
+lab=
 args=()
 while (($#)); do
 	case $1 in
 	--nodes) nodes=${2:?run.sh: --nodes needs a number}; shift 2 ;;
 	--nodes=*) nodes=${1#--nodes=}; shift ;;
+	--lab) lab=1; shift ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
@@ -73,6 +80,7 @@ run_stage() {
 }
 
 if [[ ! -d final/cmd/golog ]]; then
+	[[ -z $lab ]] || { echo "run.sh: --lab needs final/ (golog lab)" >&2; exit 2; }
 	run_stage
 fi
 
@@ -84,6 +92,13 @@ if [[ ! -f $GOLOG_CERT_DIR/ca.pem ]]; then
 	echo "run.sh: made a CA and certificates in ${GOLOG_CERT_DIR#"$root"/}"
 fi
 data=${GOLOG_DATA_DIR:-$root/.data/final}
+
+if [[ -n $lab ]]; then
+	# golog lab starts the servers itself, as its children, on the ports below, so
+	# that the console's buttons can signal and restart them.
+	exec "$golog" lab --nodes "${nodes:-3}" --data-dir "$data" --cert-dir "$GOLOG_CERT_DIR" \
+		-- ${args[@]+"${args[@]}"}
+fi
 
 if [[ -z $nodes ]]; then
 	export GOLOG_DATA_DIR=$data
@@ -154,6 +169,7 @@ if [[ -z $stopping ]]; then
 	cat <<-EOF
 		run.sh: a cluster of $nodes servers (final, bin/golog agent) is up:
 		$(printf '%s\n' "${summary[@]}")
+		The cluster console: http://127.0.0.1:4001/ui/ (./run.sh --nodes $nodes --lab adds buttons to break it).
 		Writes go to the leader (an HTTP write to a follower is forwarded); every server serves reads. Try:
 		  curl -X POST 127.0.0.1:4001 -d '{"record": {"value": "AA"}}'
 		  curl -X GET  127.0.0.1:400$nodes -d '{"offset": 0}'

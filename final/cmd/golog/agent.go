@@ -207,6 +207,8 @@ func (s settings) agentConfig(logger *slog.Logger) (cfg agent.Config, cleanup fu
 		SnapshotInterval:  s.SnapshotInterval,
 		RemoveFailedAfter: s.RemoveFailedAfter,
 		Logger:            logger,
+		Lab:               s.Lab,
+		LabSupervisor:     s.LabSupervisor,
 	}, cleanup, nil
 }
 

@@ -67,6 +67,9 @@ type settings struct {
 
 	LogLevel  string
 	LogFormat string
+
+	Lab           bool
+	LabSupervisor string
 }
 
 // Values of --durability, --log-level and --log-format.
@@ -186,6 +189,12 @@ func (s *settings) register(fs *pflag.FlagSet) {
 
 	fs.Var(newChoice(&s.LogLevel, logLevels...), "log-level", "lowest level logged, to stderr")
 	fs.Var(newChoice(&s.LogFormat, logFormats...), "log-format", "text (key=value) or json, one record a line")
+
+	fs.BoolVar(&s.Lab, "lab", s.Lab,
+		"lab mode, for teaching on one machine: the cluster console may stop, kill and cut off servers. "+
+			"Refused unless every address is loopback; golog lab (./run.sh --lab) sets it (default false)")
+	fs.StringVar(&s.LabSupervisor, "lab-supervisor", s.LabSupervisor,
+		"loopback `host:port` of the golog lab that started this server in lab mode (default none)")
 
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [$" + envName(f.Name) + "]"
@@ -352,6 +361,9 @@ func (s *settings) validate() error {
 	}
 	if _, err := (storage.Config{Segment: s.segments()}).WithDefaults(); err != nil {
 		errs = append(errs, fmt.Errorf("--segment-max-index-bytes: %w", err))
+	}
+	if s.LabSupervisor != "" && !s.Lab {
+		errs = append(errs, errors.New("--lab-supervisor needs --lab"))
 	}
 	if s.HTTPAddr != "" && !s.HTTPAllowRemote {
 		if err := requireLoopback(s.HTTPAddr); err != nil {

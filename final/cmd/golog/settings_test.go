@@ -82,6 +82,8 @@ type configView struct {
 	SnapshotInterval  time.Duration
 	LogLevel          slog.Level // the lowest level the logger logs
 	LogJSON           bool       // whether it writes JSON
+	Lab               bool
+	LabSupervisor     string
 }
 
 // viewOf returns the view of cfg, whose logger writes to logged, telling certificate
@@ -149,6 +151,8 @@ func viewOf(t *testing.T, cfg agent.Config, logged *bytes.Buffer, sets []certSet
 		SnapshotInterval:  cfg.SnapshotInterval,
 		LogLevel:          level,
 		LogJSON:           json.Valid(logged.Bytes()),
+		Lab:               cfg.Lab,
+		LabSupervisor:     cfg.LabSupervisor,
 	}
 }
 
@@ -304,6 +308,10 @@ func TestAgentSettings(t *testing.T) {
 			want: func(v *configView) { v.LogLevel = slog.LevelDebug }},
 		{name: "log-format", settings: []setting{{"log-format", "json"}},
 			want: func(v *configView) { v.LogJSON = true }},
+		{name: "lab", settings: []setting{{"lab", "true"}},
+			want: func(v *configView) { v.Lab = true }},
+		{name: "lab-supervisor", settings: []setting{{"lab", "true"}, {"lab-supervisor", "127.0.0.1:4000"}},
+			want: func(v *configView) { v.Lab, v.LabSupervisor = true, "127.0.0.1:4000" }},
 	}
 
 	t.Run("defaults", func(t *testing.T) {
@@ -471,6 +479,8 @@ func TestAgentBadSettings(t *testing.T) {
 			wantError: []string{`--http-addr ":4001"`, "--http-allow-remote"}},
 		{name: "HTTP on another machine's address", env: map[string]string{"GOLOG_HTTP_ADDR": "10.0.0.5:4001"},
 			wantError: []string{`--http-addr "10.0.0.5:4001"`, "loopback"}},
+		{name: "lab supervisor without lab mode", args: []string{"--lab-supervisor=127.0.0.1:4000"},
+			wantError: []string{"--lab-supervisor needs --lab"}},
 		{name: "no node name", args: []string{"--node-name="}, wantError: []string{"--node-name is required"}},
 		{name: "no data directory", yaml: "data-dir: ''\n", wantError: []string{"--data-dir is required"}},
 		{name: "no peer names", args: []string{"--peer-names=,"}, wantError: []string{"--peer-names needs"}},

@@ -19,7 +19,9 @@ import (
 
 	"golog/internal/auth"
 	"golog/internal/consensus"
+	"golog/internal/console"
 	"golog/internal/discovery"
+	"golog/internal/lab"
 	"golog/internal/server"
 	"golog/internal/storage"
 )
@@ -144,6 +146,19 @@ type Config struct {
 	// others, in place of a net.Dialer (consensus.StreamLayerConfig.Dial). Tests use it to
 	// cut a server off from the others; leave it nil otherwise.
 	RaftDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Lab turns lab mode on (package lab), for a teaching cluster on one machine: the
+	// HTTP address then also serves /api/lab/, through which the cluster console's
+	// buttons stop, kill, pause and restart servers (with LabSupervisor) and cut this
+	// server off from the others. Off by default. New refuses it (lab.ErrNotLoopback)
+	// unless every address is loopback: RPC, gossip, HTTP, advertised, join and
+	// LabSupervisor. It needs the HTTP API, and sets RaftDial and the gossip transport
+	// itself.
+	Lab bool
+	// LabSupervisor is the loopback "host:port" of the lab supervisor (golog lab) that
+	// started this server in lab mode; this server tells it where it serves. Empty:
+	// none did, and only cutting off works.
+	LabSupervisor string
 }
 
 // An Agent is one server of the cluster: a log replicated with Raft, served over gRPC
@@ -176,6 +191,14 @@ type Agent struct {
 	healthStop  chan struct{} // closed by Shutdown to stop watchHealth's goroutine
 	healthDone  chan struct{} // closed when that goroutine has returned
 
+	// The cluster console (package console) and lab mode (package lab), set by New like
+	// the fields above; labMode is nil unless Config.Lab.
+	recorder     *console.Recorder
+	recorderStop context.CancelFunc // stops the recorder's goroutine
+	recorderDone chan struct{}      // closed when it has returned
+	console      *console.Console
+	labMode      *lab.Mode
+
 	stopped      chan struct{} // closed when the gRPC or HTTP server stops serving
 	stoppedOnce  sync.Once
 	shutdownOnce sync.Once
@@ -204,14 +227,17 @@ func New(config Config) (*Agent, error) {
 	for _, setup := range []func() error{
 		a.checkConfig,
 		a.listen, // before the log, so that a port in use is reported at once
+		a.setupLab,
 		a.serveMux,
 		a.openLog,
+		a.recordEvents,
 		a.joinCluster,
 		a.watchLeadership,
 		a.awaitSoloElection,
 		a.serveGRPC,
 		a.watchHealth,
 		a.serveHTTP,
+		a.registerLab,
 	} {
 		if err := setup(); err != nil {
 			return nil, errors.Join(err, a.Shutdown())
@@ -479,17 +505,18 @@ func (a *Agent) serveHTTP() error {
 		return nil
 	}
 	srv := &http.Server{
-		Handler: server.NewHTTPServer(server.HTTPConfig{
+		Handler: a.httpHandler(server.NewHTTPServer(server.HTTPConfig{
 			Log:          a.dlog,
 			Forward:      a.peers.forward,
 			MaxBodyBytes: a.config.MaxBodyBytes,
 			Logger:       a.logger,
-		}),
+		})),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(a.console.Close) // the console's streams end at once
 	a.httpServer = srv
 	a.httpServed = make(chan error, 1)
 	go func() {
@@ -508,18 +535,20 @@ func (a *Agent) serveHTTP() error {
 
 // joinCluster starts the Serf node, which from now on tells voters about the other
 // servers, and joins the cluster through StartJoinAddrs. The RPC address goes out in
-// the rpc_addr tag: it is where the others reach this server's gRPC and Raft.
+// the rpc_addr tag: it is where the others reach this server's gRPC and Raft; the HTTP
+// address, if any, in the http_addr tag, where their consoles fetch this server's state.
+// Gossip's events go to voters, then to the console's recorder.
 func (a *Agent) joinCluster() error {
 	removeFailedAfter := a.config.RemoveFailedAfter
 	if removeFailedAfter <= 0 {
 		removeFailedAfter = DefaultRemoveFailedAfter
 	}
 	a.voters = newVoters(a.dlog, a.config.NodeName, removeFailedAfter, a.logger)
-	m, err := discovery.New(a.voters, discovery.Config{
+	m, err := discovery.New(a.gossipHandler(), discovery.Config{
 		NodeName:       a.config.NodeName,
 		BindAddr:       a.config.BindAddr,
 		AdvertiseAddr:  a.config.AdvertiseBindAddr,
-		Tags:           map[string]string{discovery.RPCAddrTag: a.rpcAddr},
+		Tags:           a.gossipTags(),
 		StartJoinAddrs: a.config.StartJoinAddrs,
 		Logger:         a.config.Logger, // discovery adds the node key itself
 		Tune:           a.config.Tune,
@@ -611,6 +640,7 @@ func (a *Agent) Shutdown() error {
 		if a.peers != nil {
 			errs = append(errs, a.peers.close())
 		}
+		a.stopRecording()
 		if a.dlog != nil {
 			errs = append(errs, a.dlog.Close())
 		}

@@ -56,4 +56,13 @@
 // so that the others elect a new leader without it; then the server leaves the gossip
 // cluster (the leader removes it), stops serving, shuts Raft down and closes the log,
 // and closes the port last. Every step runs even if one before it failed.
+//
+// # The console and lab mode
+//
+// The HTTP address also serves the cluster console (package console) under /ui/ and
+// /api/ui/: a recorder keeps what this server sees (raft's observations, gossip's
+// events), and the console gathers every server's state through the http_addr gossip
+// tag. With Config.Lab (package lab), refused off loopback, it serves /api/lab/ too,
+// and a lab.Link sits in this server's gossip transport, Raft dialer and RPC listener,
+// so the lab can cut it off. Without Lab none of that is wired in.
 package agent
