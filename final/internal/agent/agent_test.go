@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,13 +63,13 @@ func fastGossip(c *serf.Config) {
 	c.ReconnectInterval = 200 * time.Millisecond // default: 30s
 }
 
-// fastRaft tunes Raft for the tests: elections within a few hundred milliseconds
-// instead of seconds, and timeouts long enough that a leader does not lose its lease on
-// a busy machine running -race (50 ms ones do).
+// fastRaft tunes Raft for the tests: elections within a second instead of seconds, and
+// timeouts long enough that a leader does not lose its lease on a busy machine running
+// -race (50 ms ones do, and 200 ms ones do when other work shares the two cores).
 func fastRaft(c *consensus.RaftConfig) {
-	c.HeartbeatTimeout = 200 * time.Millisecond   // default: 1s
-	c.ElectionTimeout = 200 * time.Millisecond    // default: 1s
-	c.LeaderLeaseTimeout = 200 * time.Millisecond // default: 500ms
+	c.HeartbeatTimeout = 400 * time.Millisecond   // default: 1s
+	c.ElectionTimeout = 400 * time.Millisecond    // default: 1s
+	c.LeaderLeaseTimeout = 400 * time.Millisecond // default: 500ms
 	c.CommitTimeout = 10 * time.Millisecond       // default: 50ms
 }
 
@@ -278,23 +279,45 @@ func waitForServers(t *testing.T, nodes ...*node) {
 	}
 }
 
-// produce appends value through the leader among nodes and returns its offset. A
-// NOT_LEADER answer means nothing was appended (leadership moved after the leader was
-// found), so it tries again; any other error fails the test, since the record may or
-// may not have been appended.
+// produce appends value through the leader among nodes and returns its offset. It
+// writes as an idempotent producer (the test's name, a new sequence number per value),
+// so an answer of "not applied" or "maybe applied" (leadership moved while the record
+// was on its way: it happens on a busy machine) is retried safely: a record that was in
+// fact appended answers with its first offset instead of being appended twice. Any
+// other error fails the test.
 func produce(t *testing.T, nodes []*node, value string) uint64 {
 	t.Helper()
+	req := &api.ProduceRequest{
+		Record:     &api.Record{Value: []byte(value)},
+		ProducerId: "agent-test/" + t.Name(),
+		Sequence:   produceSequence.Add(1),
+	}
 	deadline := time.Now().Add(waitFor)
 	for {
 		nd := leader(t, nodes)
-		res, err := nd.client.Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte(value)}})
+		res, err := nd.client.Produce(t.Context(), req)
 		if err == nil {
 			return res.Offset
 		}
-		if reason(err) != api.ReasonNotLeader || time.Now().After(deadline) {
+		if !retryable(err) || time.Now().After(deadline) {
 			t.Fatalf("produce %q on %s: %v", value, nd.name, err)
 		}
 	}
+}
+
+// produceSequence numbers the records produce writes; a producer's numbers must grow.
+var produceSequence atomic.Uint64
+
+// retryable reports whether an idempotent produce that failed with err may be sent
+// again: its ErrorInfo says it was not applied, or maybe applied.
+func retryable(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			applied := info.Metadata[api.MetadataApplied]
+			return applied == "no" || applied == "maybe"
+		}
+	}
+	return false
 }
 
 // produceAll produces values through the leader, and checks that they get the offsets
