@@ -28,12 +28,6 @@ import (
 	"golog/internal/testenv"
 )
 
-// How long the tour waits for an election or for a record to reach a server.
-const (
-	waitFor = 20 * time.Second
-	tick    = 20 * time.Millisecond
-)
-
 func TestTour(t *testing.T) {
 	certs := testenv.Certs(t)
 	serverTLS, err := config.SetupTLSConfig(config.TLSConfig{
@@ -149,7 +143,7 @@ func waitForCluster(t *testing.T, client api.LogClient, names []string) string {
 		}
 		servers = res.Servers
 		return slices.ContainsFunc(servers, func(s *api.Server) bool { return s.IsLeader })
-	}, waitFor, tick, "the cluster never became %v with a leader", names)
+	}, testenv.WaitFor, testenv.Tick, "the cluster never became %v with a leader", names)
 	leader := ""
 	for _, s := range servers {
 		require.Contains(t, names, s.Id)
@@ -168,6 +162,6 @@ func readAt(t *testing.T, client api.LogClient, name string, offset uint64, valu
 	require.Eventually(t, func() bool {
 		res, err := client.Consume(t.Context(), &api.ConsumeRequest{Offset: offset})
 		return err == nil && string(res.Record.Value) == value
-	}, waitFor, tick, "%s never held %s at offset %d", name, value, offset)
+	}, testenv.WaitFor, testenv.Tick, "%s never held %s at offset %d", name, value, offset)
 	t.Logf("%s: Consume(%d) -> %s", name, offset, value)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"golog/internal/log"
+	"golog/internal/testenv"
 )
 
 // requireReadsNeverMiss reads every acknowledged record from nd from the moment its
@@ -25,7 +26,7 @@ func requireReadsNeverMiss(t *testing.T, nd *testNode, acked map[uint64]string) 
 		pending[off] = v
 	}
 	catchingUp := 0
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testenv.WaitFor)
 	sweep := time.NewTicker(time.Millisecond) // each sweep checks every record left
 	defer sweep.Stop()
 	for ; len(pending) > 0; <-sweep.C {
@@ -42,7 +43,7 @@ func requireReadsNeverMiss(t *testing.T, nd *testNode, acked map[uint64]string) 
 			}
 		}
 		require.False(t, time.Now().After(deadline), "%d acknowledged records still unread on %s after %s",
-			len(pending), nd.id, waitFor)
+			len(pending), nd.id, testenv.WaitFor)
 	}
 	t.Logf("%s served all %d acknowledged records; %d reads before that answered ErrCatchingUp",
 		nd.id, len(acked), catchingUp)
@@ -165,7 +166,7 @@ func (w *writer) acknowledged() map[uint64]string {
 // waitForAcks waits until n records are acknowledged.
 func (w *writer) waitForAcks(t *testing.T, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(w.acknowledged()) >= n }, waitFor, tick,
+	require.Eventually(t, func() bool { return len(w.acknowledged()) >= n }, testenv.WaitFor, testenv.Tick,
 		"the writer got fewer than %d acknowledgements", n)
 }
 
@@ -232,15 +233,15 @@ func TestDistributedLogCloseIsBounded(t *testing.T) {
 	// Raft has handed the entry to the state machine's goroutine, which has taken it off
 	// its queue: it is in Apply, waiting for the lock.
 	require.Eventually(t, func() bool { return r.AppliedIndex() > before && r.Stats()["fsm_pending"] == "0" },
-		waitFor, tick, "the stuck append never reached the state machine")
+		testenv.WaitFor, testenv.Tick, "the stuck append never reached the state machine")
 
 	closed := make(chan error, 1)
 	go func() { closed <- nd.dlog.Close() }()
 	select {
 	case err := <-closed:
 		require.ErrorContains(t, err, "raft did not stop")
-	case <-time.After(waitFor):
-		t.Fatalf("Close has not returned after %s, with a shutdown timeout of %s", waitFor, shutdownTimeout)
+	case <-time.After(testenv.WaitFor):
+		t.Fatalf("Close has not returned after %s, with a shutdown timeout of %s", testenv.WaitFor, shutdownTimeout)
 	}
 
 	// Once the state machine is free, raft stops, and the stores are closed: the data
@@ -253,7 +254,7 @@ func TestDistributedLogCloseIsBounded(t *testing.T) {
 		}
 		require.NoError(t, l.Close())
 		return true
-	}, waitFor, tick, "the data log stays open after raft stopped")
+	}, testenv.WaitFor, testenv.Tick, "the data log stays open after raft stopped")
 	require.NoError(t, nd.ln.Close())
 	nd.dlog, nd.ln = nil, nil // closed already
 }

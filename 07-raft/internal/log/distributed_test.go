@@ -18,9 +18,6 @@ import (
 	"golog/internal/testenv"
 )
 
-// tick is how often the cluster tests poll while they wait (for at most waitFor).
-const tick = 20 * time.Millisecond
-
 // testRaftConfig returns the Raft settings of the cluster tests: timeouts of a few
 // hundred milliseconds, short enough for quick elections and long enough that a leader
 // does not lose its lease on a busy CI machine running -race on 2 cores.
@@ -67,7 +64,7 @@ func newCluster(t testing.TB, n int, tune func(*log.RaftConfig)) *testCluster {
 		}
 	})
 	c.start(c.nodes[0])
-	require.NoError(t, c.nodes[0].dlog.WaitForLeader(waitFor))
+	require.NoError(t, c.nodes[0].dlog.WaitForLeader(testenv.WaitFor))
 	for _, nd := range c.nodes[1:] {
 		c.start(nd)
 		c.join(nd)
@@ -182,7 +179,7 @@ func (c *testCluster) leader() *testNode {
 			}
 		}
 		return false
-	}, waitFor, tick, "no leader among the running servers")
+	}, testenv.WaitFor, testenv.Tick, "no leader among the running servers")
 	return leader
 }
 
@@ -223,7 +220,7 @@ func (c *testCluster) join(nd *testNode) {
 			}
 		}
 		return false
-	}, waitFor, tick, "join %s", nd.id)
+	}, testenv.WaitFor, testenv.Tick, "join %s", nd.id)
 }
 
 // waitForServers waits until every running server's configuration is exactly nodes.
@@ -245,7 +242,7 @@ func (c *testCluster) waitForServers(nodes ...*testNode) {
 				}
 			}
 			return true
-		}, waitFor, tick, "configuration of %s", nd.id)
+		}, testenv.WaitFor, testenv.Tick, "configuration of %s", nd.id)
 	}
 }
 
@@ -254,7 +251,7 @@ func (c *testCluster) waitForServers(nodes ...*testNode) {
 // other error fails the test, since the record may or may not have been appended.
 func (c *testCluster) append(value string) uint64 {
 	c.t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testenv.WaitFor)
 	for {
 		leader := c.leader()
 		off, err := leader.dlog.Append(&log.Record{Value: []byte(value)})
@@ -306,15 +303,15 @@ func requireLog(t *testing.T, nd *testNode, values []string) {
 		}
 		return true
 	})
-	require.True(t, ok, "log of %s after %s: %s", nd.id, waitFor, last)
+	require.True(t, ok, "log of %s after %s: %s", nd.id, testenv.WaitFor, last)
 }
 
-// eventually polls condition every tick until it holds or waitFor has passed. Unlike
-// require.Eventually it calls condition on the test's goroutine, so condition may keep
-// the reason it failed.
+// eventually polls condition every testenv.Tick until it holds or testenv.WaitFor has
+// passed. Unlike require.Eventually it calls condition on the test's goroutine, so
+// condition may keep the reason it failed.
 func eventually(condition func() bool) bool {
-	deadline := time.After(waitFor)
-	ticker := time.NewTicker(tick)
+	deadline := time.After(testenv.WaitFor)
+	ticker := time.NewTicker(testenv.Tick)
 	defer ticker.Stop()
 	for !condition() {
 		select {
@@ -362,7 +359,7 @@ func TestDistributedLogGetServers(t *testing.T) {
 			var err error
 			servers, err = nd.dlog.GetServers()
 			return err == nil && len(servers) == 3 && (servers[0].IsLeader || servers[1].IsLeader || servers[2].IsLeader)
-		}, waitFor, tick, "GetServers on %s", nd.id)
+		}, testenv.WaitFor, testenv.Tick, "GetServers on %s", nd.id)
 		for i, want := range c.nodes {
 			require.Equal(t, log.Server{ID: want.id, RPCAddr: want.addr, IsLeader: want == leader}, *servers[i],
 				"GetServers on %s, server %d", nd.id, i)
@@ -434,7 +431,7 @@ func TestDistributedLogFollowerCatchesUpFromSnapshot(t *testing.T) {
 	require.Eventually(t, func() bool {
 		index, err := strconv.ParseUint(follower.dlog.Raft().Stats()["last_snapshot_index"], 10, 64)
 		return err == nil && index > missedFrom
-	}, waitFor, tick, "the follower installed the leader's snapshot")
+	}, testenv.WaitFor, testenv.Tick, "the follower installed the leader's snapshot")
 
 	// Replication goes on after the snapshot.
 	c.appendValues(want, 25, 30)
@@ -577,7 +574,7 @@ func TestDistributedLogQuorum(t *testing.T) {
 			start := time.Now()
 			_, err := leader.dlog.Append(&log.Record{Value: []byte("no quorum")})
 			require.Error(t, err, "a write without a quorum")
-			require.Less(t, time.Since(start), waitFor, "the refusal is prompt")
+			require.Less(t, time.Since(start), testenv.WaitFor, "the refusal is prompt")
 			t.Logf("refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
 			for _, nd := range c.running() {
 				_, err := nd.dlog.Read(uint64(len(want)))

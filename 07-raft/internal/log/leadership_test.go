@@ -5,16 +5,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"golog/internal/testenv"
 )
 
-// nextLeading returns the next value on changes, failing the test after waitFor.
+// nextLeading returns the next value on changes, failing the test after testenv.WaitFor.
 func nextLeading(t *testing.T, changes <-chan bool) bool {
 	t.Helper()
 	select {
 	case leading := <-changes:
 		return leading
-	case <-time.After(waitFor):
-		t.Fatalf("no leadership change after %s", waitFor)
+	case <-time.After(testenv.WaitFor):
+		t.Fatalf("no leadership change after %s", testenv.WaitFor)
 		return false
 	}
 }

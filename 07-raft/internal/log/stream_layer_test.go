@@ -18,10 +18,6 @@ import (
 	"golog/internal/testenv"
 )
 
-// waitFor bounds every wait in the network tests; it is generous so a slow CI machine
-// under -race never fails by timing.
-const waitFor = 10 * time.Second
-
 // listen opens a listener on a free loopback port, closed when the test ends (after
 // everything registered later, such as the stream layers on it).
 func listen(t *testing.T) net.Listener {
@@ -65,7 +61,7 @@ func acceptOnce(s *log.StreamLayer) <-chan acceptResult {
 	return ch
 }
 
-// receive waits for an accepted connection and fails the test after waitFor.
+// receive waits for an accepted connection and fails the test after testenv.WaitFor.
 func receive(t *testing.T, ch <-chan acceptResult) net.Conn {
 	t.Helper()
 	select {
@@ -73,7 +69,7 @@ func receive(t *testing.T, ch <-chan acceptResult) net.Conn {
 		require.NoError(t, r.err)
 		t.Cleanup(func() { _ = r.conn.Close() })
 		return r.conn
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		t.Fatal("Accept returned no connection")
 		return nil
 	}
@@ -100,7 +96,7 @@ func TestStreamLayerDialAccept(t *testing.T) {
 	b := newStreamLayer(t, listen(t), c.server, 0)
 
 	accepted := acceptOnce(a)
-	out, err := b.Dial(raftAddr(a), waitFor)
+	out, err := b.Dial(raftAddr(a), testenv.WaitFor)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = out.Close() })
 	in := receive(t, accepted)
@@ -129,7 +125,7 @@ func TestStreamLayerDialsThroughConfigDial(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, b.Close()) })
 
-	_, err = b.Dial(raftAddr(a), waitFor)
+	_, err = b.Dial(raftAddr(a), testenv.WaitFor)
 	require.ErrorIs(t, err, errCut)
 	require.Equal(t, []string{"tcp " + string(raftAddr(a))}, dialed)
 }
@@ -143,7 +139,7 @@ func TestStreamLayerCloseClosesConnections(t *testing.T) {
 			acceptor := newStreamLayer(t, listen(t), c.server, 0)
 			dialler := newStreamLayer(t, listen(t), c.server, 0)
 			accepted := acceptOnce(acceptor)
-			out, err := dialler.Dial(raftAddr(acceptor), waitFor)
+			out, err := dialler.Dial(raftAddr(acceptor), testenv.WaitFor)
 			require.NoError(t, err)
 			in := receive(t, accepted)
 			roundTrip(t, out, in)
@@ -155,7 +151,7 @@ func TestStreamLayerCloseClosesConnections(t *testing.T) {
 			closed := make(chan error, 1)
 			go func() { closed <- closing.Close() }()
 
-			require.NoError(t, other.SetReadDeadline(time.Now().Add(waitFor)))
+			require.NoError(t, other.SetReadDeadline(time.Now().Add(testenv.WaitFor)))
 			_, err = other.Read(make([]byte, 1))
 			require.ErrorIs(t, err, io.EOF, "the other end sees the connection closed")
 
@@ -172,7 +168,7 @@ func TestStreamLayerCloseClosesConnections(t *testing.T) {
 			select {
 			case err := <-closed:
 				require.NoError(t, err)
-			case <-time.After(waitFor):
+			case <-time.After(testenv.WaitFor):
 				t.Fatal("Close did not return")
 			}
 		})
@@ -227,7 +223,7 @@ func TestStreamLayerSilentConnectionDoesNotBlockAccept(t *testing.T) {
 	t.Cleanup(func() { _ = silent.Close() })
 
 	accepted := acceptOnce(a)
-	out, err := b.Dial(raftAddr(a), waitFor)
+	out, err := b.Dial(raftAddr(a), testenv.WaitFor)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = out.Close() })
 	roundTrip(t, out, receive(t, accepted))
@@ -245,7 +241,7 @@ func TestStreamLayerHandshakeTimeoutClosesSilentConnection(t *testing.T) {
 	silent, err := net.Dial("tcp", a.Addr().String())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = silent.Close() })
-	require.NoError(t, silent.SetReadDeadline(time.Now().Add(waitFor)))
+	require.NoError(t, silent.SetReadDeadline(time.Now().Add(testenv.WaitFor)))
 	_, err = silent.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF, "the server closes a connection that sends nothing")
 }
@@ -267,7 +263,7 @@ func TestStreamLayerRefuses(t *testing.T) {
 		}},
 		{"client certificate nobody", func(t *testing.T, addr string) net.Conn {
 			nobody := newStreamLayer(t, listen(t), c.nobody, 0)
-			conn, err := nobody.Dial(raft.ServerAddress(addr), waitFor)
+			conn, err := nobody.Dial(raft.ServerAddress(addr), testenv.WaitFor)
 			if err != nil {
 				return nil // refused during the handshake (TLS 1.2 order of messages)
 			}
@@ -275,7 +271,7 @@ func TestStreamLayerRefuses(t *testing.T) {
 		}},
 		{"client certificate root", func(t *testing.T, addr string) net.Conn {
 			root := newStreamLayer(t, listen(t), c.root, 0)
-			conn, err := root.Dial(raft.ServerAddress(addr), waitFor)
+			conn, err := root.Dial(raft.ServerAddress(addr), testenv.WaitFor)
 			if err != nil {
 				return nil
 			}
@@ -298,7 +294,7 @@ func TestStreamLayerRefuses(t *testing.T) {
 
 			if conn := tt.open(t, a.Addr().String()); conn != nil {
 				t.Cleanup(func() { _ = conn.Close() })
-				require.NoError(t, conn.SetReadDeadline(time.Now().Add(waitFor)))
+				require.NoError(t, conn.SetReadDeadline(time.Now().Add(testenv.WaitFor)))
 				_, err := conn.Read(make([]byte, 1))
 				require.Error(t, err, "the server must hang up")
 				var netErr net.Error
@@ -307,7 +303,7 @@ func TestStreamLayerRefuses(t *testing.T) {
 
 			// The refused connection never reached Accept: the next one does.
 			b := newStreamLayer(t, listen(t), c.server, 0)
-			out, err := b.Dial(raftAddr(a), waitFor)
+			out, err := b.Dial(raftAddr(a), testenv.WaitFor)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = out.Close() })
 			in := receive(t, accepted)
@@ -330,7 +326,7 @@ func TestStreamLayerDialRefusesNonServer(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, picky.Close()) })
-	_, err = picky.Dial(raftAddr(a), waitFor)
+	_, err = picky.Dial(raftAddr(a), testenv.WaitFor)
 	require.ErrorContains(t, err, `certificate "server" is not a server identity`)
 }
 
@@ -345,17 +341,17 @@ func TestStreamLayerClose(t *testing.T) {
 	select {
 	case r := <-accepted:
 		require.ErrorIs(t, r.err, net.ErrClosed)
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		t.Fatal("Accept did not return after Close")
 	}
 	_, err := a.Accept()
 	require.ErrorIs(t, err, net.ErrClosed)
 
 	// Connections that still arrive are closed, not left hanging.
-	_, err = b.Dial(raftAddr(a), waitFor)
+	_, err = b.Dial(raftAddr(a), testenv.WaitFor)
 	require.Error(t, err)
 	// And a closed layer does not dial.
-	_, err = a.Dial(raftAddr(b), waitFor)
+	_, err = a.Dial(raftAddr(b), testenv.WaitFor)
 	require.Error(t, err)
 }
 
@@ -365,7 +361,7 @@ func TestStreamLayerCloseKeepsSharedListener(t *testing.T) {
 	c := certs(t)
 	root := listen(t)
 	mux := cmux.New(root)
-	mux.SetReadTimeout(waitFor)
+	mux.SetReadTimeout(testenv.WaitFor)
 	raftLn := mux.Match(func(r io.Reader) bool {
 		b := make([]byte, 1)
 		_, err := io.ReadFull(r, b)
@@ -389,7 +385,7 @@ func TestStreamLayerCloseKeepsSharedListener(t *testing.T) {
 
 	// Raft traffic reaches the stream layer through the mux.
 	accepted := acceptOnce(s)
-	out, err := peer.Dial(raft.ServerAddress(root.Addr().String()), waitFor)
+	out, err := peer.Dial(raft.ServerAddress(root.Addr().String()), testenv.WaitFor)
 	require.NoError(t, err)
 	in := receive(t, accepted)
 	roundTrip(t, out, in)
@@ -418,7 +414,7 @@ func TestStreamLayerCloseKeepsSharedListener(t *testing.T) {
 		_, err := io.ReadFull(in, got)
 		require.NoError(t, err)
 		require.True(t, bytes.Equal([]byte("GET"), got))
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		t.Fatal("the shared listener stopped serving after the stream layer closed")
 	}
 }
