@@ -24,7 +24,7 @@ import (
 	api "golog/api/v1"
 	"golog/internal/agent"
 	"golog/internal/config"
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/testenv"
 )
 
@@ -76,7 +76,7 @@ func TestTour(t *testing.T) {
 				c.LeavePropagateDelay = 50 * time.Millisecond
 				c.MemberlistConfig.Label = label
 			},
-			RaftTune: func(c *log.RaftConfig) {
+			RaftTune: func(c *consensus.RaftConfig) {
 				// Elections in a few hundred milliseconds rather than seconds.
 				c.HeartbeatTimeout = 200 * time.Millisecond
 				c.ElectionTimeout = 200 * time.Millisecond
@@ -96,7 +96,7 @@ func TestTour(t *testing.T) {
 
 	t.Log("the leader (a: it started the cluster) adds b and c as voters as gossip tells it of them")
 	leader := waitForCluster(t, clients["a"], names)
-	t.Logf("%s leads", leader)
+	t.Logf("%s leads in term %d: each election starts a new term", leader, servers[leader].Term())
 
 	res, err := clients[leader].Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte("AA")}})
 	require.NoError(t, err)
@@ -120,7 +120,7 @@ func TestTour(t *testing.T) {
 	require.NoError(t, servers[leader].Shutdown())
 	survivors := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == leader })
 	next := waitForCluster(t, clients[follower], survivors)
-	t.Logf("%s leads now", next)
+	t.Logf("%s leads now, in term %d", next, servers[next].Term())
 
 	res, err = clients[next].Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte("BB")}})
 	require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 
 	api "golog/api/v1"
 	tlsconfig "golog/internal/config"
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/server"
 	"golog/internal/testenv"
@@ -58,7 +59,7 @@ func baseConfig(t *testing.T) (config, testenv.CertFiles) {
 			// Keeps this test's gossip apart from other tests' on the machine.
 			c.MemberlistConfig.Label = label
 		},
-		RaftTune: func(c *log.RaftConfig) {
+		RaftTune: func(c *consensus.RaftConfig) {
 			// An election takes a second or two with raft's defaults.
 			c.HeartbeatTimeout = 200 * time.Millisecond
 			c.ElectionTimeout = 200 * time.Millisecond

@@ -29,6 +29,7 @@ import (
 	api "golog/api/v1"
 	"golog/internal/agent"
 	"golog/internal/config"
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/testenv"
 )
@@ -54,7 +55,7 @@ func fastGossip(c *serf.Config) {
 // fastRaft tunes Raft for the tests: elections within a few hundred milliseconds
 // instead of seconds, and timeouts long enough that a leader does not lose its lease on
 // a busy machine running -race (50 ms ones do).
-func fastRaft(c *log.RaftConfig) {
+func fastRaft(c *consensus.RaftConfig) {
 	c.HeartbeatTimeout = 200 * time.Millisecond   // default: 1s
 	c.ElectionTimeout = 200 * time.Millisecond    // default: 1s
 	c.LeaderLeaseTimeout = 200 * time.Millisecond // default: 500ms
@@ -82,13 +83,13 @@ type cluster struct {
 	rootTLS   *tls.Config // the test's clients
 	model     string
 	policy    string
-	label     string                // keeps this test's gossip apart from other tests' on the machine
-	raftTune  func(*log.RaftConfig) // applied after fastRaft, or nil
+	label     string                      // keeps this test's gossip apart from other tests' on the machine
+	raftTune  func(*consensus.RaftConfig) // applied after fastRaft, or nil
 	// configure, if set, changes each agent's Config last (partition.attach does).
 	configure func(nd *node, cfg *agent.Config)
 }
 
-func newCluster(t *testing.T, raftTune func(*log.RaftConfig)) *cluster {
+func newCluster(t *testing.T, raftTune func(*consensus.RaftConfig)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, label: fmt.Sprintf("%s/%d", t.Name(), os.Getpid()), raftTune: raftTune}
 	certs := testenv.Certs(t)
@@ -139,7 +140,7 @@ func (c *cluster) config(nd *node, seeds ...string) agent.Config {
 			fastGossip(sc)
 			sc.MemberlistConfig.Label = c.label
 		},
-		RaftTune: func(rc *log.RaftConfig) {
+		RaftTune: func(rc *consensus.RaftConfig) {
 			fastRaft(rc)
 			if c.raftTune != nil {
 				c.raftTune(rc)
@@ -422,7 +423,7 @@ func newestSnapshot(t *testing.T, dataDir string) uint64 {
 
 func TestFollowerCatchesUpAfterCompaction(t *testing.T) {
 	const trailingLogs = 4
-	c := newCluster(t, func(rc *log.RaftConfig) {
+	c := newCluster(t, func(rc *consensus.RaftConfig) {
 		rc.SnapshotThreshold = 8                    // default: 8192 entries
 		rc.SnapshotInterval = 50 * time.Millisecond // default: 2 minutes
 		rc.TrailingLogs = trailingLogs              // default: 10240 entries

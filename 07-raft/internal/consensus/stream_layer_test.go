@@ -1,4 +1,4 @@
-package log_test
+package consensus_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/soheilhy/cmux"
 	"github.com/stretchr/testify/require"
 
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/testenv"
 )
 
@@ -30,10 +30,10 @@ func listen(t *testing.T) net.Listener {
 
 // newStreamLayer returns a StreamLayer on ln whose outgoing connections present cert,
 // closed when the test ends.
-func newStreamLayer(t *testing.T, ln net.Listener, cert tls.Certificate, handshakeTimeout time.Duration) *log.StreamLayer {
+func newStreamLayer(t *testing.T, ln net.Listener, cert tls.Certificate, handshakeTimeout time.Duration) *consensus.StreamLayer {
 	t.Helper()
 	c := certs(t)
-	s, err := log.NewStreamLayer(ln, log.StreamLayerConfig{
+	s, err := consensus.NewStreamLayer(ln, consensus.StreamLayerConfig{
 		ServerTLSConfig:  c.serverTLS(),
 		PeerTLSConfig:    c.peerTLS(cert),
 		ServerNames:      []string{"server"},
@@ -52,7 +52,7 @@ type acceptResult struct {
 
 // acceptOnce calls s.Accept in a goroutine and delivers its result. The goroutine ends
 // at the latest when s is closed.
-func acceptOnce(s *log.StreamLayer) <-chan acceptResult {
+func acceptOnce(s *consensus.StreamLayer) <-chan acceptResult {
 	ch := make(chan acceptResult, 1)
 	go func() {
 		conn, err := s.Accept()
@@ -113,7 +113,7 @@ func TestStreamLayerDialsThroughConfigDial(t *testing.T) {
 	a := newStreamLayer(t, listen(t), c.server, 0)
 	errCut := errors.New("cut off")
 	var dialed []string
-	b, err := log.NewStreamLayer(listen(t), log.StreamLayerConfig{
+	b, err := consensus.NewStreamLayer(listen(t), consensus.StreamLayerConfig{
 		ServerTLSConfig: c.serverTLS(),
 		PeerTLSConfig:   c.peerTLS(c.server),
 		ServerNames:     []string{"server"},
@@ -178,7 +178,7 @@ func TestStreamLayerCloseClosesConnections(t *testing.T) {
 func TestStreamLayerAdvertiseAddr(t *testing.T) {
 	c := certs(t)
 	ln := listen(t)
-	s, err := log.NewStreamLayer(ln, log.StreamLayerConfig{
+	s, err := consensus.NewStreamLayer(ln, consensus.StreamLayerConfig{
 		ServerTLSConfig: c.serverTLS(),
 		PeerTLSConfig:   c.peerTLS(c.server),
 		ServerNames:     []string{"server"},
@@ -195,16 +195,16 @@ func TestStreamLayerConfigErrors(t *testing.T) {
 	noClientAuth.ClientAuth = tls.VerifyClientCertIfGiven
 	tests := []struct {
 		name   string
-		config log.StreamLayerConfig
+		config consensus.StreamLayerConfig
 	}{
-		{"no server TLS", log.StreamLayerConfig{PeerTLSConfig: c.peerTLS(c.server), ServerNames: []string{"server"}}},
-		{"no peer TLS", log.StreamLayerConfig{ServerTLSConfig: c.serverTLS(), ServerNames: []string{"server"}}},
-		{"client certificates optional", log.StreamLayerConfig{ServerTLSConfig: noClientAuth, PeerTLSConfig: c.peerTLS(c.server), ServerNames: []string{"server"}}},
-		{"no server names", log.StreamLayerConfig{ServerTLSConfig: c.serverTLS(), PeerTLSConfig: c.peerTLS(c.server)}},
+		{"no server TLS", consensus.StreamLayerConfig{PeerTLSConfig: c.peerTLS(c.server), ServerNames: []string{"server"}}},
+		{"no peer TLS", consensus.StreamLayerConfig{ServerTLSConfig: c.serverTLS(), ServerNames: []string{"server"}}},
+		{"client certificates optional", consensus.StreamLayerConfig{ServerTLSConfig: noClientAuth, PeerTLSConfig: c.peerTLS(c.server), ServerNames: []string{"server"}}},
+		{"no server names", consensus.StreamLayerConfig{ServerTLSConfig: c.serverTLS(), PeerTLSConfig: c.peerTLS(c.server)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := log.NewStreamLayer(listen(t), tt.config)
+			_, err := consensus.NewStreamLayer(listen(t), tt.config)
 			require.Error(t, err)
 		})
 	}
@@ -230,7 +230,7 @@ func TestStreamLayerSilentConnectionDoesNotBlockAccept(t *testing.T) {
 }
 
 // raftAddr is the address to dial s at.
-func raftAddr(s *log.StreamLayer) raft.ServerAddress {
+func raftAddr(s *consensus.StreamLayer) raft.ServerAddress {
 	return raft.ServerAddress(s.Addr().String())
 }
 
@@ -280,7 +280,7 @@ func TestStreamLayerRefuses(t *testing.T) {
 		{"no client certificate", func(t *testing.T, addr string) net.Conn {
 			conn, err := net.Dial("tcp", addr)
 			require.NoError(t, err)
-			_, err = conn.Write([]byte{log.RaftRPC})
+			_, err = conn.Write([]byte{consensus.RaftRPC})
 			require.NoError(t, err)
 			tlsConn := tls.Client(conn, &tls.Config{RootCAs: c.pool, ServerName: "127.0.0.1"})
 			_ = tlsConn.Handshake() // may succeed under TLS 1.3; the server hangs up after
@@ -319,7 +319,7 @@ func TestStreamLayerDialRefusesNonServer(t *testing.T) {
 	a := newStreamLayer(t, listen(t), c.server, 0) // presents CN "server"
 	_ = acceptOnce(a)
 
-	picky, err := log.NewStreamLayer(listen(t), log.StreamLayerConfig{
+	picky, err := consensus.NewStreamLayer(listen(t), consensus.StreamLayerConfig{
 		ServerTLSConfig: c.serverTLS(),
 		PeerTLSConfig:   c.peerTLS(c.server),
 		ServerNames:     []string{"raft-peer"}, // "server" is not among them
@@ -365,7 +365,7 @@ func TestStreamLayerCloseKeepsSharedListener(t *testing.T) {
 	raftLn := mux.Match(func(r io.Reader) bool {
 		b := make([]byte, 1)
 		_, err := io.ReadFull(r, b)
-		return err == nil && b[0] == log.RaftRPC
+		return err == nil && b[0] == consensus.RaftRPC
 	})
 	otherLn := mux.Match(cmux.Any())
 	served := make(chan error, 1)
@@ -375,7 +375,7 @@ func TestStreamLayerCloseKeepsSharedListener(t *testing.T) {
 		<-served
 	})
 
-	s, err := log.NewStreamLayer(raftLn, log.StreamLayerConfig{
+	s, err := consensus.NewStreamLayer(raftLn, consensus.StreamLayerConfig{
 		ServerTLSConfig: c.serverTLS(),
 		PeerTLSConfig:   c.peerTLS(c.server),
 		ServerNames:     []string{"server"},

@@ -1,4 +1,4 @@
-package log_test
+package consensus_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/testenv"
 )
@@ -36,7 +37,7 @@ func requireReadsNeverMiss(t *testing.T, nd *testNode, acked map[uint64]string) 
 			case err == nil:
 				require.Equal(t, want, string(r.Value), "record at offset %d", off)
 				delete(pending, off)
-			case errors.Is(err, log.ErrCatchingUp):
+			case errors.Is(err, consensus.ErrCatchingUp):
 				catchingUp++
 			default:
 				t.Fatalf("Read(%d) of an acknowledged record on the restarted %s: %v", off, nd.id, err)
@@ -94,7 +95,7 @@ func TestDistributedLogServesNoReadBeforeCatchingUp(t *testing.T) {
 // remembers what was acknowledged.
 type writer struct {
 	mu      sync.RWMutex // held for reading by an append, for writing by retarget
-	servers []*log.DistributedLog
+	servers []*consensus.DistributedLog
 	acked   map[uint64]string // guarded by ackMu
 	ackMu   sync.Mutex
 
@@ -202,7 +203,7 @@ func TestDistributedLogServesNoReadWhileRestoring(t *testing.T) {
 
 	nd.dlog.SetRestoring(true)
 	_, err := nd.dlog.Read(0)
-	require.ErrorIs(t, err, log.ErrCatchingUp)
+	require.ErrorIs(t, err, consensus.ErrCatchingUp)
 	nd.dlog.SetRestoring(false)
 	_, err = nd.dlog.Read(0)
 	require.NoError(t, err)
@@ -220,7 +221,7 @@ func TestDistributedLogDoesNotPipeline(t *testing.T) {
 // Apply. It says so, and closes the stores once raft has stopped after all.
 func TestDistributedLogCloseIsBounded(t *testing.T) {
 	const shutdownTimeout = 200 * time.Millisecond
-	c := newCluster(t, 1, func(rc *log.RaftConfig) { rc.ShutdownTimeout = shutdownTimeout })
+	c := newCluster(t, 1, func(rc *consensus.RaftConfig) { rc.ShutdownTimeout = shutdownTimeout })
 	nd := c.nodes[0]
 	c.append("x")
 	<-nd.dlog.Ready()

@@ -1,9 +1,9 @@
-package log
+package consensus
 
 import "github.com/hashicorp/raft"
 
 // Test-only access to the insides of a DistributedLog and a LogStore, for the tests in
-// package log_test that force snapshots, look at the Raft log, and crash the log store
+// package consensus_test that force snapshots, look at the Raft log, and crash the log store
 // between two changes to its files.
 
 // Raft returns d's raft.Raft.
@@ -15,11 +15,11 @@ func (d *DistributedLog) RaftFirstIndex() (uint64, error) { return d.logStore.Fi
 // Transport returns the transport d's raft sends its RPCs with.
 func (d *DistributedLog) Transport() raft.Transport { return d.transport }
 
-// LockData takes the data log's lock for writing, so that the state machine blocks in
-// its next Apply, until unlock is called.
+// LockData takes the state machine's lock, so that it blocks in its next Apply, until
+// unlock is called.
 func (d *DistributedLog) LockData() (unlock func()) {
-	d.data.mu.Lock()
-	return d.data.mu.Unlock
+	d.fsm.mu.Lock()
+	return d.fsm.mu.Unlock
 }
 
 // SetRestoring makes d behave as while it restores a snapshot, or not.
@@ -31,7 +31,8 @@ func (d *DistributedLog) SetRestoring(on bool) { d.fsm.restoring.Store(on) }
 func (s *LogStore) AfterEachStep(step func(done string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log.afterStep = step
+	s.log.AfterEachStep(step)
+	s.afterStep = step
 }
 
 // WriteFirstIndex writes the first-index file of the log store in dir.

@@ -1,4 +1,4 @@
-package log_test
+package consensus_test
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/testenv"
 )
@@ -21,8 +22,8 @@ import (
 // testRaftConfig returns the Raft settings of the cluster tests: timeouts of a few
 // hundred milliseconds, short enough for quick elections and long enough that a leader
 // does not lose its lease on a busy CI machine running -race on 2 cores.
-func testRaftConfig(id string) log.RaftConfig {
-	return log.RaftConfig{
+func testRaftConfig(id string) consensus.RaftConfig {
+	return consensus.RaftConfig{
 		LocalID:            raft.ServerID(id),
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
@@ -38,23 +39,24 @@ type testNode struct {
 	dir  string
 	addr string
 	ln   net.Listener
-	dlog *log.DistributedLog
+	dlog *consensus.DistributedLog
 }
 
 // A testCluster is a set of servers on 127.0.0.1 whose Raft traffic goes over the TLS
 // StreamLayer. Node 0 bootstraps the cluster (and keeps Bootstrap set when it restarts,
 // which must change nothing); the others join through the leader.
 type testCluster struct {
-	t     testing.TB
-	nodes []*testNode
-	tune  func(*log.RaftConfig) // changes to testRaftConfig, or nil
+	t         testing.TB
+	nodes     []*testNode
+	tune      func(*consensus.RaftConfig) // changes to testRaftConfig, or nil
+	partition *partition                  // every Raft connection goes through it
 }
 
 // newCluster starts a cluster of n servers and waits until all have joined. Every
 // server still running when the test ends is closed.
-func newCluster(t testing.TB, n int, tune func(*log.RaftConfig)) *testCluster {
+func newCluster(t testing.TB, n int, tune func(*consensus.RaftConfig)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, tune: tune}
+	c := &testCluster{t: t, tune: tune, partition: newPartition()}
 	for i := range n {
 		c.nodes = append(c.nodes, &testNode{id: fmt.Sprintf("node-%d", i), dir: testenv.TempDir(t)})
 	}
@@ -84,24 +86,25 @@ func (c *testCluster) start(nd *testNode) {
 	require.NoError(c.t, err)
 	nd.addr = ln.Addr().String()
 	tlsCerts := certs(c.t)
-	stream, err := log.NewStreamLayer(ln, log.StreamLayerConfig{
+	stream, err := consensus.NewStreamLayer(ln, consensus.StreamLayerConfig{
 		ServerTLSConfig: tlsCerts.serverTLS(),
 		PeerTLSConfig:   tlsCerts.peerTLS(tlsCerts.server),
 		ServerNames:     []string{"server"},
+		Dial:            c.partition.dialer(nd.addr),
 		Logger:          testenv.Logger(c.t),
 	})
 	require.NoError(c.t, err)
 
-	var config log.Config
-	config.Segment.MaxIndexBytes = 16 * 12 // 16 records per segment: compaction removes segments
-	config.Logger = testenv.Logger(c.t)
+	var config consensus.Config
+	config.Log.Segment.MaxIndexBytes = 16 * 12 // 16 records per segment: compaction removes segments
+	config.Log.Logger = testenv.Logger(c.t)
 	config.Raft = testRaftConfig(nd.id)
 	config.Raft.StreamLayer = stream
 	config.Raft.Bootstrap = nd == c.nodes[0]
 	if c.tune != nil {
 		c.tune(&config.Raft)
 	}
-	dlog, err := log.NewDistributedLog(nd.dir, config)
+	dlog, err := consensus.NewDistributedLog(nd.dir, config)
 	if err != nil {
 		_ = ln.Close()
 	}
@@ -258,7 +261,7 @@ func (c *testCluster) append(value string) uint64 {
 		if err == nil {
 			return off
 		}
-		if _, ok := errors.AsType[log.ErrNotLeader](err); !ok || time.Now().After(deadline) {
+		if _, ok := errors.AsType[consensus.ErrNotLeader](err); !ok || time.Now().After(deadline) {
 			c.t.Fatalf("append %q on %s: %v", value, leader.id, err)
 		}
 	}
@@ -341,9 +344,9 @@ func TestDistributedLogAppendOnFollower(t *testing.T) {
 
 	_, err := follower.dlog.Append(&log.Record{Value: []byte("not here")})
 
-	notLeader, ok := errors.AsType[log.ErrNotLeader](err)
+	notLeader, ok := errors.AsType[consensus.ErrNotLeader](err)
 	require.True(t, ok, "Append on a follower: %v", err)
-	require.Equal(t, log.ErrNotLeader{LeaderAddr: leader.addr, LeaderID: leader.id}, notLeader)
+	require.Equal(t, consensus.ErrNotLeader{LeaderAddr: leader.addr, LeaderID: leader.id}, notLeader)
 	require.ErrorContains(t, err, leader.addr, "the message names the leader's address")
 	requireLog(t, follower, nil)
 	requireLog(t, leader, nil)
@@ -354,14 +357,14 @@ func TestDistributedLogGetServers(t *testing.T) {
 	leader := c.leader()
 
 	for _, nd := range c.nodes {
-		var servers []*log.Server
+		var servers []*consensus.Server
 		require.Eventually(t, func() bool {
 			var err error
 			servers, err = nd.dlog.GetServers()
 			return err == nil && len(servers) == 3 && (servers[0].IsLeader || servers[1].IsLeader || servers[2].IsLeader)
 		}, testenv.WaitFor, testenv.Tick, "GetServers on %s", nd.id)
 		for i, want := range c.nodes {
-			require.Equal(t, log.Server{ID: want.id, RPCAddr: want.addr, IsLeader: want == leader}, *servers[i],
+			require.Equal(t, consensus.Server{ID: want.id, RPCAddr: want.addr, IsLeader: want == leader}, *servers[i],
 				"GetServers on %s, server %d", nd.id, i)
 		}
 	}
@@ -402,13 +405,66 @@ func TestDistributedLogLeaderFailure(t *testing.T) {
 	}
 }
 
+// A leader cut off from the other two hears from no majority, so its lease runs out
+// (raft's LeaderLeaseTimeout) and it steps down; an append it took meanwhile is never
+// committed. The other two elect a leader in a higher term and go on (§5.2). Once the
+// old leader is back it learns the new term, and its log becomes the new leader's,
+// without the entry it could not commit (§5.3, §5.4.1).
+func TestDistributedLogPartitionedLeader(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	want := values(3)
+	c.appendValues(want, 0, 1)
+	old := c.leader()
+	oldTerm := old.dlog.Term()
+
+	c.partition.Cut(old.addr)
+	t.Logf("%s, the leader in term %d, is cut off", old.id, oldTerm)
+	_, err := old.dlog.Append(&log.Record{Value: []byte("never committed")})
+	require.Error(t, err, "an append on a leader cut off from the majority")
+
+	var others []*testNode
+	for _, nd := range c.nodes {
+		if nd != old {
+			others = append(others, nd)
+		}
+	}
+	var next *testNode
+	require.Eventually(t, func() bool {
+		for _, nd := range others {
+			if leads(nd) {
+				next = nd
+				return true
+			}
+		}
+		return false
+	}, testenv.WaitFor, testenv.Tick, "the two servers left never elected a leader")
+	newTerm := next.dlog.Term()
+	t.Logf("%s leads in term %d", next.id, newTerm)
+	require.Greater(t, newTerm, oldTerm)
+	for i := 1; i < len(want); i++ {
+		off, err := next.dlog.Append(&log.Record{Value: []byte(want[i])})
+		require.NoError(t, err)
+		require.Equal(t, uint64(i), off)
+	}
+
+	c.partition.Heal(old.addr)
+	for _, nd := range c.nodes {
+		requireLog(t, nd, want)
+	}
+	require.Eventually(t, func() bool {
+		term := old.dlog.Term()
+		return term >= newTerm && term == next.dlog.Term()
+	}, testenv.WaitFor, testenv.Tick, "%s never learned the cluster's term", old.id)
+	t.Logf("%s is back, in term %d", old.id, old.dlog.Term())
+}
+
 // A follower that was down while the leader took a snapshot and compacted its Raft log
 // can only catch up by InstallSnapshot: the entries it misses are gone. This fails if
 // GetLog of a compacted index returns anything but raft.ErrLogNotFound (the leader
 // compares with == and only that error makes it send a snapshot), or if the store
 // cannot start again at the index after the snapshot's.
 func TestDistributedLogFollowerCatchesUpFromSnapshot(t *testing.T) {
-	c := newCluster(t, 3, func(rc *log.RaftConfig) {
+	c := newCluster(t, 3, func(rc *consensus.RaftConfig) {
 		rc.TrailingLogs = 2 // compaction keeps only two entries
 	})
 	want := values(30)
@@ -508,7 +564,7 @@ func TestDistributedLogLeaveAndJoin(t *testing.T) {
 		}
 	}
 
-	_, ok := errors.AsType[log.ErrNotLeader](staying.dlog.Leave(leaving.id))
+	_, ok := errors.AsType[consensus.ErrNotLeader](staying.dlog.Leave(leaving.id))
 	require.True(t, ok, "only the leader changes the cluster")
 
 	require.NoError(t, leader.dlog.Leave(leaving.id))
@@ -632,34 +688,34 @@ func TestDistributedLogWaitForLeaderTimesOut(t *testing.T) {
 
 	require.ErrorContains(t, err, "no leader after 300ms")
 	_, err = c.nodes[1].dlog.Append(&log.Record{Value: []byte("x")})
-	require.Equal(t, log.ErrNotLeader{}, err, "a server that knows no leader says so")
+	require.Equal(t, consensus.ErrNotLeader{}, err, "a server that knows no leader says so")
 }
 
 func TestNewDistributedLogConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(*log.RaftConfig)
+		edit func(*consensus.RaftConfig)
 	}{
-		{"no LocalID", func(rc *log.RaftConfig) { rc.LocalID = "" }},
-		{"no StreamLayer", func(rc *log.RaftConfig) { rc.StreamLayer = nil }},
-		{"lease longer than heartbeat", func(rc *log.RaftConfig) { rc.LeaderLeaseTimeout = time.Second }},
+		{"no LocalID", func(rc *consensus.RaftConfig) { rc.LocalID = "" }},
+		{"no StreamLayer", func(rc *consensus.RaftConfig) { rc.StreamLayer = nil }},
+		{"lease longer than heartbeat", func(rc *consensus.RaftConfig) { rc.LeaderLeaseTimeout = time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tlsCerts := certs(t)
-			stream, err := log.NewStreamLayer(listen(t), log.StreamLayerConfig{
+			stream, err := consensus.NewStreamLayer(listen(t), consensus.StreamLayerConfig{
 				ServerTLSConfig: tlsCerts.serverTLS(),
 				PeerTLSConfig:   tlsCerts.peerTLS(tlsCerts.server),
 				ServerNames:     []string{"server"},
 			})
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, stream.Close()) })
-			var config log.Config
+			var config consensus.Config
 			config.Raft = testRaftConfig("node-0")
 			config.Raft.StreamLayer = stream
 			tt.edit(&config.Raft)
 
-			_, err = log.NewDistributedLog(testenv.TempDir(t), config)
+			_, err = consensus.NewDistributedLog(testenv.TempDir(t), config)
 
 			require.Error(t, err)
 		})
@@ -677,16 +733,16 @@ func TestNewDistributedLogDirectoryInUse(t *testing.T) {
 	second := &testNode{id: "node-0", dir: first.dir}
 	ln := listen(t)
 	tlsCerts := certs(t)
-	stream, err := log.NewStreamLayer(ln, log.StreamLayerConfig{
+	stream, err := consensus.NewStreamLayer(ln, consensus.StreamLayerConfig{
 		ServerTLSConfig: tlsCerts.serverTLS(),
 		PeerTLSConfig:   tlsCerts.peerTLS(tlsCerts.server),
 		ServerNames:     []string{"server"},
 	})
 	require.NoError(t, err)
-	var config log.Config
+	var config consensus.Config
 	config.Raft = testRaftConfig(second.id)
 	config.Raft.StreamLayer = stream
-	_, err = log.NewDistributedLog(second.dir, config)
+	_, err = consensus.NewDistributedLog(second.dir, config)
 
 	require.ErrorIs(t, err, log.ErrInUse)
 	requireLog(t, first, want)

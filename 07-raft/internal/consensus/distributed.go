@@ -1,17 +1,18 @@
-package log
+package consensus
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"golog/internal/log"
 )
 
 // RaftConfig configures the Raft side of a DistributedLog. Zero durations and counts
@@ -68,6 +69,19 @@ type RaftConfig struct {
 	ShutdownTimeout time.Duration
 }
 
+// Config configures a DistributedLog.
+type Config struct {
+	// Log configures the data log. Its Segment settings must be the same on every
+	// server, since every server must accept the same records; the Raft log's segments
+	// are the same with room for an entry's header (raftEntryOverhead). Its Logger
+	// receives the diagnostics of the DistributedLog, of raft and of the stores; nil
+	// discards them.
+	Log log.Config
+
+	// Raft configures Raft.
+	Raft RaftConfig
+}
+
 // Defaults of RaftConfig.
 const (
 	defaultApplyTimeout    = 10 * time.Second
@@ -121,7 +135,7 @@ type DistributedLog struct {
 	timeout         time.Duration // RaftConfig.ApplyTimeout
 	shutdownTimeout time.Duration // RaftConfig.ShutdownTimeout
 
-	data      *Log // the records: the state machine's state
+	data      *log.Log // the records: the state machine's state
 	fsm       *fsm
 	logStore  *LogStore
 	stable    *StableStore
@@ -138,8 +152,8 @@ type DistributedLog struct {
 }
 
 // NewDistributedLog opens or creates the distributed log stored in dataDir and starts
-// its Raft server. c.Segment configures both the data log and the Raft log's segments
-// and must be the same on every server; c.Raft configures Raft.
+// its Raft server. c.Log.Segment configures both the data log and the Raft log's
+// segments and must be the same on every server; c.Raft configures Raft.
 //
 // A new server with c.Raft.Bootstrap set starts a cluster of one and becomes its leader;
 // other new servers wait until a leader adds them (Join). A server restarting from
@@ -155,12 +169,12 @@ func NewDistributedLog(dataDir string, c Config) (*DistributedLog, error) {
 		return nil, errors.Join(errors.New("distributed log: Config.Raft.LocalID is required"),
 			c.Raft.StreamLayer.Close())
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	if c.Log.Logger == nil {
+		c.Log.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &DistributedLog{
 		config:          c,
-		logger:          c.Logger.With("node", string(c.Raft.LocalID)),
+		logger:          c.Log.Logger.With("node", string(c.Raft.LocalID)),
 		timeout:         cmp.Or(c.Raft.ApplyTimeout, defaultApplyTimeout),
 		shutdownTimeout: cmp.Or(c.Raft.ShutdownTimeout, defaultShutdownTimeout),
 		ready:           make(chan struct{}),
@@ -185,11 +199,8 @@ func (d *DistributedLog) open(dataDir string) error {
 	if err := os.MkdirAll(filepath.Join(dataDir, raftDir), 0o755); err != nil {
 		return err
 	}
-	raftLogConfig := Config{Segment: c.Segment, Logger: d.logger}
-	if raftLogConfig.Segment.MaxStoreBytes == 0 {
-		raftLogConfig.Segment.MaxStoreBytes = defaultMaxStoreBytes
-	}
-	raftLogConfig.Segment.MaxStoreBytes += raftEntryOverhead
+	raftLogConfig := log.Config{Segment: c.Log.Segment, Logger: d.logger}
+	raftLogConfig.Segment.MaxStoreBytes = c.Log.StoreLimit() + raftEntryOverhead
 	var err error
 	if d.logStore, err = NewLogStore(filepath.Join(dataDir, raftDir, raftLogDir), raftLogConfig); err != nil {
 		return err
@@ -203,11 +214,11 @@ func (d *DistributedLog) open(dataDir string) error {
 	}
 
 	// The data log starts empty on every start; raft rebuilds it (see fsm).
-	dataConfig := Config{Segment: c.Segment, Logger: d.logger}
+	dataConfig := log.Config{Segment: c.Log.Segment, Logger: d.logger}
 	if err := os.RemoveAll(filepath.Join(dataDir, dataLogDir)); err != nil {
 		return err
 	}
-	if d.data, err = NewLog(filepath.Join(dataDir, dataLogDir), dataConfig); err != nil {
+	if d.data, err = log.NewLog(filepath.Join(dataDir, dataLogDir), dataConfig); err != nil {
 		return err
 	}
 	d.fsm = &fsm{log: d.data}
@@ -274,7 +285,7 @@ func setIfNonZero[T comparable](dst *T, v T) {
 // A record that does not fit a segment fails with ErrRecordTooLarge. An error that
 // wraps raft.ErrLeadershipLost means the outcome is unknown: the record may still be
 // committed by the next leader, so a retry may append it twice.
-func (d *DistributedLog) Append(r *Record) (uint64, error) {
+func (d *DistributedLog) Append(r *log.Record) (uint64, error) {
 	if r == nil {
 		return 0, errors.New("distributed log: append: nil record")
 	}
@@ -303,18 +314,15 @@ func (d *DistributedLog) Append(r *Record) (uint64, error) {
 // at any offset. It is checked before r goes to Raft: a command the state machine cannot
 // apply would stay in the Raft log for ever, and one the Raft log cannot store (its
 // segments are raftEntryOverhead larger) would make the leader step down.
-func (d *DistributedLog) checkSize(r *Record) error {
-	limit := d.config.Segment.MaxStoreBytes
-	if limit == 0 {
-		limit = defaultMaxStoreBytes
-	}
-	p, err := marshalRecord(atOffset(r, math.MaxUint64)) // the largest an offset encodes to
+func (d *DistributedLog) checkSize(r *log.Record) error {
+	limit := d.config.Log.StoreLimit()
+	size, err := log.RecordSize(r)
 	if err != nil {
 		return fmt.Errorf("distributed log: append: encode record: %w", err)
 	}
-	if size := frameHeaderSize + uint64(len(p)); size > limit {
+	if size > limit {
 		return fmt.Errorf("distributed log: append: the record takes up to %d bytes on disk, a segment holds %d: %w",
-			size, limit, ErrRecordTooLarge)
+			size, limit, log.ErrRecordTooLarge)
 	}
 	return nil
 }
@@ -326,7 +334,7 @@ func (d *DistributedLog) raftError(op string, err error) error {
 		addr, id := d.raft.LeaderWithID()
 		return ErrNotLeader{LeaderAddr: string(addr), LeaderID: string(id)}
 	case errors.Is(err, raft.ErrRaftShutdown):
-		return fmt.Errorf("distributed log: %s: %w", op, ErrClosed)
+		return fmt.Errorf("distributed log: %s: %w", op, log.ErrClosed)
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return fmt.Errorf("distributed log: %s: the leader lost its quorum before the command was committed; "+
 			"it may still be committed: %w", op, err)
@@ -345,7 +353,7 @@ func (d *DistributedLog) raftError(op string, err error) error {
 // replaces its copy with a snapshot from the leader, Read fails with ErrCatchingUp:
 // it could otherwise answer "out of range" for a record a client was told is written.
 // Ready says when that is over.
-func (d *DistributedLog) Read(off uint64) (*Record, error) {
+func (d *DistributedLog) Read(off uint64) (*log.Record, error) {
 	if err := d.fsm.err(); err != nil {
 		return nil, err
 	}
@@ -528,6 +536,11 @@ func (d *DistributedLog) configuration() ([]raft.Server, error) {
 	}
 	return f.Configuration().Servers, nil
 }
+
+// Term returns the current term as this server knows it: it grows by one at least with
+// each election (§5.1), and a server that hears of a higher term takes it. Safe for
+// concurrent use; for logs and tests.
+func (d *DistributedLog) Term() uint64 { return d.raft.CurrentTerm() }
 
 // WaitForLeader blocks until this server knows a leader (itself or another), or fails
 // after timeout.

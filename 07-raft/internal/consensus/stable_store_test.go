@@ -1,4 +1,4 @@
-package log_test
+package consensus_test
 
 import (
 	"path/filepath"
@@ -6,14 +6,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/testenv"
 )
 
 // openStableStore opens the stable store at path, closed when the test ends.
-func openStableStore(t *testing.T, path string) *log.StableStore {
+func openStableStore(t *testing.T, path string) *consensus.StableStore {
 	t.Helper()
-	s, err := log.NewStableStore(path)
+	s, err := consensus.NewStableStore(path)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -25,7 +25,7 @@ func TestStableStoreMissingKey(t *testing.T) {
 	val, err := s.Get([]byte("CurrentTerm"))
 	// raft tells "nothing stored yet" from a failure by this exact text.
 	require.EqualError(t, err, "not found")
-	require.ErrorIs(t, err, log.ErrKeyNotFound)
+	require.ErrorIs(t, err, consensus.ErrKeyNotFound)
 	require.Nil(t, val)
 
 	n, err := s.GetUint64([]byte("CurrentTerm"))
@@ -72,7 +72,7 @@ func TestStableStoreGetReturnsCopy(t *testing.T) {
 
 func TestStableStorePersists(t *testing.T) {
 	path := filepath.Join(testenv.TempDir(t), "stable.db")
-	s, err := log.NewStableStore(path)
+	s, err := consensus.NewStableStore(path)
 	require.NoError(t, err)
 	require.NoError(t, s.SetUint64([]byte("CurrentTerm"), 42))
 	require.NoError(t, s.Set([]byte("LastVoteCand"), []byte("node-1")))
@@ -91,6 +91,6 @@ func TestStableStorePersists(t *testing.T) {
 func TestStableStoreInUse(t *testing.T) {
 	path := filepath.Join(testenv.TempDir(t), "stable.db")
 	openStableStore(t, path)
-	_, err := log.NewStableStore(path)
+	_, err := consensus.NewStableStore(path)
 	require.Error(t, err, "a second open of the same file must fail, not hang")
 }

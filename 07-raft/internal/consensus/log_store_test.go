@@ -1,4 +1,4 @@
-package log_test
+package consensus_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/testenv"
 )
@@ -19,14 +20,16 @@ import (
 // smallSegments is a configuration whose segments hold four entries, so that the
 // tests cross segment boundaries and compact inside segments.
 func smallSegments() log.Config {
-	return config(0, 4*12, 0)
+	var c log.Config
+	c.Segment.MaxIndexBytes = 4 * 12
+	return c
 }
 
 // openLogStore opens the Raft log store in dir, closed when the test ends.
-func openLogStore(t *testing.T, dir string, c log.Config) *log.LogStore {
+func openLogStore(t *testing.T, dir string, c log.Config) *consensus.LogStore {
 	t.Helper()
 	c.Logger = testenv.Logger(t)
-	s, err := log.NewLogStore(dir, c)
+	s, err := consensus.NewLogStore(dir, c)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -99,7 +102,7 @@ func TestLogStoreKeepsEveryField(t *testing.T) {
 	}
 	require.NoError(t, s.StoreLogs(want))
 
-	check := func(s *log.LogStore) {
+	check := func(s *consensus.LogStore) {
 		t.Helper()
 		requireIndexes(t, s, 1, 5)
 		for _, w := range want {
@@ -166,7 +169,7 @@ func TestLogStoreDeleteRange(t *testing.T) {
 
 			require.NoError(t, s.DeleteRange(tt.from, tt.to))
 
-			check := func(s *log.LogStore) {
+			check := func(s *consensus.LogStore) {
 				t.Helper()
 				requireIndexes(t, s, tt.first, tt.last)
 				for i := uint64(0); i <= 12; i++ {
@@ -251,7 +254,7 @@ func TestLogStoreFirstIndexFileDamage(t *testing.T) {
 			c := smallSegments()
 			c.Logger = testenv.Logger(t)
 
-			s, err := log.NewLogStore(dir, c)
+			s, err := consensus.NewLogStore(dir, c)
 
 			if err != nil {
 				require.ErrorIs(t, err, log.ErrCorrupt)
@@ -270,27 +273,27 @@ func TestLogStoreFirstIndexFileDamage(t *testing.T) {
 var compactedStores = []struct {
 	name  string
 	first uint64
-	open  func(t *testing.T, dir string) *log.LogStore
+	open  func(t *testing.T, dir string) *consensus.LogStore
 }{
-	{"nothing compacted", 1, func(t *testing.T, dir string) *log.LogStore {
+	{"nothing compacted", 1, func(t *testing.T, dir string) *consensus.LogStore {
 		s := openLogStore(t, dir, smallSegments())
 		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
 		return s
 	}},
-	{"compacted inside a segment", 7, func(t *testing.T, dir string) *log.LogStore {
+	{"compacted inside a segment", 7, func(t *testing.T, dir string) *consensus.LogStore {
 		// The segment of 1 to 4 goes; 5 and 6 stay in the files.
 		s := openLogStore(t, dir, smallSegments())
 		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
 		require.NoError(t, s.DeleteRange(1, 6))
 		return s
 	}},
-	{"compacted over several segments", 9, func(t *testing.T, dir string) *log.LogStore {
+	{"compacted over several segments", 9, func(t *testing.T, dir string) *consensus.LogStore {
 		// As a crash leaves it between writing the first index (9) and removing the old
 		// segments: 1 to 8 stay in the files.
 		s := openLogStore(t, dir, smallSegments())
 		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
 		require.NoError(t, s.Close())
-		require.NoError(t, log.WriteFirstIndex(dir, 9))
+		require.NoError(t, consensus.WriteFirstIndex(dir, 9))
 		return openLogStore(t, dir, smallSegments())
 	}},
 }
@@ -304,16 +307,16 @@ func TestLogStoreFirstIndexPastTheEnd(t *testing.T) {
 		s := openLogStore(t, dir, smallSegments())
 		require.NoError(t, s.StoreLogs(entries(1, 10, 1)))
 		require.NoError(t, s.Close())
-		require.NoError(t, log.WriteFirstIndex(dir, 12))
+		require.NoError(t, consensus.WriteFirstIndex(dir, 12))
 
-		_, err := log.NewLogStore(dir, smallSegments())
+		_, err := consensus.NewLogStore(dir, smallSegments())
 
 		require.ErrorIs(t, err, log.ErrCorrupt)
 	})
 	t.Run("an empty log", func(t *testing.T) {
 		dir := testenv.TempDir(t)
 		require.NoError(t, openLogStore(t, dir, smallSegments()).Close())
-		require.NoError(t, log.WriteFirstIndex(dir, 7))
+		require.NoError(t, consensus.WriteFirstIndex(dir, 7))
 
 		s := openLogStore(t, dir, smallSegments())
 
@@ -332,7 +335,7 @@ type crashPoint struct {
 
 // recordCrashPoints makes s add to points a crash copy of dir after every change to
 // its files.
-func recordCrashPoints(t *testing.T, s *log.LogStore, dir string, points *[]crashPoint) {
+func recordCrashPoints(t *testing.T, s *consensus.LogStore, dir string, points *[]crashPoint) {
 	t.Helper()
 	s.AfterEachStep(func(done string) {
 		*points = append(*points, crashPoint{"after " + done, crashCopy(t, dir)})
@@ -512,7 +515,7 @@ func randomEntries(rng *rand.Rand, start, n, term uint64) []*raft.Log {
 
 // requireSameStore checks that s answers FirstIndex, LastIndex and GetLog for every
 // index up to upTo as the reference store does.
-func requireSameStore(t *testing.T, want *raft.InmemStore, s *log.LogStore, upTo uint64, step string) {
+func requireSameStore(t *testing.T, want *raft.InmemStore, s *consensus.LogStore, upTo uint64, step string) {
 	t.Helper()
 	wantFirst, _ := want.FirstIndex()
 	wantLast, _ := want.LastIndex()
@@ -539,7 +542,7 @@ func requireSameStore(t *testing.T, want *raft.InmemStore, s *log.LogStore, upTo
 // this measures the fsyncs a Raft write waits for.
 func BenchmarkLogStoreStoreLogs(b *testing.B) {
 	c := log.Config{Logger: testenv.Logger(b)}
-	s, err := log.NewLogStore(testenv.TempDir(b), c)
+	s, err := consensus.NewLogStore(testenv.TempDir(b), c)
 	require.NoError(b, err)
 	b.Cleanup(func() { require.NoError(b, s.Close()) })
 	e := &raft.Log{Type: raft.LogCommand, Term: 1, Data: bytes.Repeat([]byte{'x'}, 64)}

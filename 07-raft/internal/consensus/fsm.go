@@ -1,4 +1,4 @@
-package log
+package consensus
 
 import (
 	"encoding/binary"
@@ -9,14 +9,17 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"golog/internal/log"
 )
 
 // commandType is the first byte of a command in a Raft log entry; what follows depends
 // on it.
 type commandType byte
 
-// appendCommand appends a record to the log. The rest of the entry is the record,
-// encoded as the log stores it (marshalRecord); its offset is ignored.
+// appendCommand appends a record to the log. The rest of the entry is the record in
+// protobuf, as the log stores it; its offset is not sent.
 //
 //	+---------------+------------------------+
 //	| appendCommand | encoded record         |
@@ -24,10 +27,10 @@ type commandType byte
 const appendCommand commandType = 0
 
 // encodeAppend returns the command that appends r. r's offset is not sent.
-func encodeAppend(r *Record) ([]byte, error) {
-	p, err := marshalRecord(atOffset(r, 0))
+func encodeAppend(r *log.Record) ([]byte, error) {
+	p, err := proto.Marshal(&log.Record{Value: r.Value})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode record: %w", err)
 	}
 	return append([]byte{byte(appendCommand)}, p...), nil
 }
@@ -81,7 +84,7 @@ func encodeAppend(r *Record) ([]byte, error) {
 // restarts and rebuilds the data log. The same holds for records too large for a
 // segment, which is why every server must have the same Segment configuration.
 type fsm struct {
-	log *Log
+	log *log.Log
 
 	// applied is the Raft index of the last command Apply was given, whatever came of
 	// it, or the one a restored snapshot recorded. Written by raft's FSM goroutine
@@ -127,8 +130,8 @@ func (f *fsm) Apply(entry *raft.Log) any {
 	}
 	switch commandType(entry.Data[0]) {
 	case appendCommand:
-		r, err := unmarshalRecord(entry.Data[1:])
-		if err != nil {
+		r := &log.Record{}
+		if err := proto.Unmarshal(entry.Data[1:], r); err != nil {
 			return fmt.Errorf("raft entry %d: decode record: %w", entry.Index, err)
 		}
 		off, err := f.log.Append(r)
@@ -215,14 +218,14 @@ func (f *fsm) restore(r io.Reader) error {
 		return fmt.Errorf("read header: %w", err)
 	}
 	if string(header[:len(snapshotMagic)]) != snapshotMagic || header[len(snapshotMagic)] != snapshotVersion {
-		return fmt.Errorf("not a golog snapshot of version %d: %w", snapshotVersion, ErrCorrupt)
+		return fmt.Errorf("not a golog snapshot of version %d: %w", snapshotVersion, log.ErrCorrupt)
 	}
 	fields := header[len(snapshotMagic)+1:]
 	applied := binary.BigEndian.Uint64(fields)
 	lowest := binary.BigEndian.Uint64(fields[8:])
 	next := binary.BigEndian.Uint64(fields[16:])
 	if next < lowest {
-		return fmt.Errorf("header says offsets %d up to %d: %w", lowest, next, ErrCorrupt)
+		return fmt.Errorf("header says offsets %d up to %d: %w", lowest, next, log.ErrCorrupt)
 	}
 
 	if err := f.log.Reset(); err != nil {
@@ -231,7 +234,7 @@ func (f *fsm) restore(r io.Reader) error {
 	if got := f.log.NextOffset(); got != lowest {
 		return fmt.Errorf("the snapshot starts at offset %d, this log at %d", lowest, got)
 	}
-	s := NewScanner(r)
+	s := log.NewScanner(r)
 	for s.Scan() {
 		rec := s.Record()
 		off, err := f.log.Append(rec)
@@ -239,14 +242,14 @@ func (f *fsm) restore(r io.Reader) error {
 			return err
 		}
 		if off != rec.Offset {
-			return fmt.Errorf("record with offset %d was restored at offset %d: %w", rec.Offset, off, ErrCorrupt)
+			return fmt.Errorf("record with offset %d was restored at offset %d: %w", rec.Offset, off, log.ErrCorrupt)
 		}
 	}
 	if err := s.Err(); err != nil {
 		return err
 	}
 	if got := f.log.NextOffset(); got != next {
-		return fmt.Errorf("the snapshot ends before offset %d, at %d: %w", next, got, ErrCorrupt)
+		return fmt.Errorf("the snapshot ends before offset %d, at %d: %w", next, got, log.ErrCorrupt)
 	}
 	f.applied.Store(applied)
 	return nil

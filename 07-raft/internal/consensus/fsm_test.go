@@ -1,6 +1,6 @@
-package log
+package consensus
 
-// The fsm is not exported, so these tests are in package log. They share the test
+// The fsm is not exported, so these tests are in package consensus. They share the test
 // binary, and its TestMain, with the package's external tests.
 
 import (
@@ -13,16 +13,17 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"golog/internal/log"
 	"golog/internal/testenv"
 )
 
 // newTestFSM returns an fsm on a new data log, closed when the test ends.
 func newTestFSM(t *testing.T) *fsm {
 	t.Helper()
-	var c Config
-	c.Segment.MaxIndexBytes = 3 * entryWidth // a few records per segment
+	var c log.Config
+	c.Segment.MaxIndexBytes = 3 * 12 // a few records per segment
 	c.Logger = testenv.Logger(t)
-	l, err := NewLog(testenv.TempDir(t), c)
+	l, err := log.NewLog(testenv.TempDir(t), c)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, l.Close()) })
 	return &fsm{log: l}
@@ -31,7 +32,7 @@ func newTestFSM(t *testing.T) *fsm {
 // appendEntry returns the Raft entry at index that appends value.
 func appendEntry(t *testing.T, index uint64, value string) *raft.Log {
 	t.Helper()
-	cmd, err := encodeAppend(&Record{Value: []byte(value), Offset: 999})
+	cmd, err := encodeAppend(&log.Record{Value: []byte(value), Offset: 999})
 	require.NoError(t, err)
 	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: cmd}
 }
@@ -122,10 +123,10 @@ func TestFSMStopsWhenTheDataLogFails(t *testing.T) {
 	require.NoError(t, f.log.Close()) // stands for a disk that fails
 
 	resp := f.Apply(appendEntry(t, 2, "b"))
-	require.ErrorIs(t, resp.(error), ErrClosed)
-	require.ErrorIs(t, f.err(), ErrClosed, "the fsm is stopped")
+	require.ErrorIs(t, resp.(error), log.ErrClosed)
+	require.ErrorIs(t, f.err(), log.ErrClosed, "the fsm is stopped")
 	_, err := f.Snapshot()
-	require.ErrorIs(t, err, ErrClosed, "no snapshot of a data log that may have diverged")
+	require.ErrorIs(t, err, log.ErrClosed, "no snapshot of a data log that may have diverged")
 }
 
 // A snapshot is the data log at the moment of Snapshot, even though raft persists it
@@ -277,7 +278,7 @@ func TestFSMPersistCancelsOnError(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, f.log.Reset())
 		sink := &bufferSink{}
-		require.ErrorIs(t, snap.Persist(sink), ErrClosed)
+		require.ErrorIs(t, snap.Persist(sink), log.ErrClosed)
 		require.True(t, sink.cancelled)
 	})
 }

@@ -1,6 +1,6 @@
-package log
+package consensus
 
-// newHCLogger is not exported, so this test is in package log.
+// newHCLogger is not exported, so this test is in package consensus.
 
 import (
 	"bytes"

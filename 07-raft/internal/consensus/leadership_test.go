@@ -1,4 +1,4 @@
-package log_test
+package consensus_test
 
 import (
 	"testing"

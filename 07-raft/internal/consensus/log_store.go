@@ -1,4 +1,4 @@
-package log
+package consensus
 
 import (
 	"encoding/binary"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"golog/internal/log"
 )
 
 // LogStore is raft's raft.LogStore built on a Log: Raft's log of commands, kept in the
@@ -88,10 +90,14 @@ type LogStore struct {
 	// mu guards log and first. The Log has its own lock; mu makes a change to both the
 	// Log and first one step for readers.
 	mu  sync.RWMutex
-	log *Log
+	log *log.Log
 	// first is the lowest index raft may read. The store holds [first, log.NextOffset());
 	// it is empty when first == log.NextOffset(). log.LowestOffset() <= first always.
 	first uint64
+
+	// afterStep, when not nil, is called after each change to the store's files, as
+	// the Log calls it for its own (see log.Log.AfterEachStep). Only tests set it.
+	afterStep func(done string)
 }
 
 var (
@@ -115,9 +121,9 @@ const (
 
 // NewLogStore opens the Raft log store in dir, creating it if needed. c configures
 // the segments; c.Segment.InitialOffset is ignored: a new store starts at index 1.
-func NewLogStore(dir string, c Config) (*LogStore, error) {
+func NewLogStore(dir string, c log.Config) (*LogStore, error) {
 	c.Segment.InitialOffset = 1
-	l, err := NewLog(dir, c)
+	l, err := log.NewLog(dir, c)
 	if err != nil {
 		return nil, fmt.Errorf("open raft log store: %w", err)
 	}
@@ -143,7 +149,7 @@ func loadFirstIndex(dir string, lowest, next uint64) (uint64, error) {
 		return max(index, lowest), nil
 	case lowest < next:
 		return 0, fmt.Errorf("%s: first index %d is past the end of the log, which holds %d to %d: %w",
-			firstIndexFile, index, lowest, next-1, ErrCorrupt)
+			firstIndexFile, index, lowest, next-1, log.ErrCorrupt)
 	default:
 		// Past the end of an empty log: a restart at another index was cut short by a
 		// crash after it had removed the old segments (see restartAt). The store is
@@ -191,7 +197,7 @@ func (s *LogStore) GetLog(index uint64, out *raft.Log) error {
 		return fmt.Errorf("raft log store: get index %d: %w", index, err)
 	}
 	if out.Index != index {
-		return fmt.Errorf("raft log store: get index %d: the entry there has index %d: %w", index, out.Index, ErrCorrupt)
+		return fmt.Errorf("raft log store: get index %d: the entry there has index %d: %w", index, out.Index, log.ErrCorrupt)
 	}
 	return nil
 }
@@ -233,7 +239,7 @@ func (s *LogStore) StoreLogs(entries []*raft.Log) error {
 				fmt.Errorf("raft log store: entries not in sequence: index %d follows %d", entry.Index, start+uint64(i)-1),
 				s.undo(start))
 		}
-		off, err := s.log.Append(&Record{Value: encodeLogEntry(entry)})
+		off, err := s.log.Append(&log.Record{Value: encodeLogEntry(entry)})
 		if err != nil {
 			return errors.Join(fmt.Errorf("raft log store: store index %d: %w", entry.Index, err), s.undo(start))
 		}
@@ -264,7 +270,7 @@ func (s *LogStore) undo(start uint64) error {
 // durable before the next one starts, and a crash between any two leaves a store that
 // opens empty:
 //
-//  1. The log removes its segments, oldest first (Log.restartAt). A crash leaves the
+//  1. The log removes its segments, oldest first (log.Log.RestartAt). A crash leaves the
 //     newest ones; they still end at s.first, and the file hides all they hold. Once
 //     none is left, there is nothing to hide.
 //  2. The log creates its segment at index: an empty log.
@@ -277,7 +283,7 @@ func (s *LogStore) undo(start uint64) error {
 // order the directory lists them, and when that puts firstIndexFile first, a crash
 // brings the compacted entries back.
 func (s *LogStore) restartAt(index uint64) error {
-	if err := s.log.restartAt(index); err != nil {
+	if err := s.log.RestartAt(index); err != nil {
 		return fmt.Errorf("raft log store: restart at index %d: %w", index, err)
 	}
 	s.first = index
@@ -286,7 +292,9 @@ func (s *LogStore) restartAt(index uint64) error {
 		return fmt.Errorf("raft log store: restart at index %d: remove %s: %w",
 			index, firstIndexFile, errors.Join(err, s.log.Close()))
 	}
-	s.log.stepDone("removed " + firstIndexFile)
+	if s.afterStep != nil {
+		s.afterStep("removed " + firstIndexFile)
+	}
 	return nil
 }
 
@@ -367,7 +375,7 @@ func encodeLogEntry(entry *raft.Log) []byte {
 // with b. Anything malformed is an error wrapping ErrCorrupt.
 func decodeLogEntry(b []byte, out *raft.Log) error {
 	corrupt := func(what string) error {
-		return fmt.Errorf("raft log entry of %d bytes: %s: %w", len(b), what, ErrCorrupt)
+		return fmt.Errorf("raft log entry of %d bytes: %s: %w", len(b), what, log.ErrCorrupt)
 	}
 	if len(b) < logEntryHeaderSize {
 		return corrupt("shorter than its header")
@@ -427,22 +435,19 @@ func readFirstIndex(dir string) (index uint64, found bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	payload, ok := decodeFrame(b)
+	payload, ok := log.DecodeFrame(b)
 	if !ok || len(payload) != firstIndexPayloadSize {
-		return 0, false, fmt.Errorf("%s: %d bytes that are not a first index: %w", firstIndexFile, len(b), ErrCorrupt)
+		return 0, false, fmt.Errorf("%s: %d bytes that are not a first index: %w", firstIndexFile, len(b), log.ErrCorrupt)
 	}
 	if payload[0] != firstIndexVersion {
-		return 0, false, fmt.Errorf("%s: unknown version %d: %w", firstIndexFile, payload[0], ErrCorrupt)
+		return 0, false, fmt.Errorf("%s: unknown version %d: %w", firstIndexFile, payload[0], log.ErrCorrupt)
 	}
 	return binary.BigEndian.Uint64(payload[1:]), true, nil
 }
 
 // encodeFirstIndex returns the content of a firstIndexFile holding index.
 func encodeFirstIndex(index uint64) []byte {
-	payload := binary.BigEndian.AppendUint64([]byte{firstIndexVersion}, index)
-	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
-	b = binary.BigEndian.AppendUint32(b, frameChecksum(b, payload))
-	return append(b, payload...)
+	return log.EncodeFrame(binary.BigEndian.AppendUint64([]byte{firstIndexVersion}, index))
 }
 
 // writeFirstIndex replaces dir's firstIndexFile with one holding index, durably and
@@ -464,7 +469,7 @@ func writeFirstIndex(dir string, index uint64) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return log.SyncDir(dir)
 }
 
 // removeFirstIndex removes dir's firstIndexFile, if there is one, durably.
@@ -476,5 +481,5 @@ func removeFirstIndex(dir string) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return log.SyncDir(dir)
 }
