@@ -28,7 +28,7 @@ export BUF_CACHE_DIR := $(CURDIR)/bin/buf-cache
 stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-tools check check-generated compile \
-	gencert grpcurl tools diff run propagate
+	gencert grpcurl tools diff tour transcripts run propagate
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -106,10 +106,16 @@ grpcurl: ## build grpcurl into bin/tools/grpcurl
 tools: ## build every pinned tool into bin/tools (slow the first time)
 	go -C tools build -o $(CURDIR)/bin/tools/ tool
 
-diff: ## show what stage B adds to stage A: make diff A=01 B=02
-	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make diff A=01-log B=02-protobuf"; exit 2; }
-	@diff -ru -x go.sum -x .data -x bin -x .certs -x '*.test' -x '*.out' \
-		$(call stage_of,$(A)) $(call stage_of,$(B)) || [ $$? = 1 ]
+diff: ## what stage B adds to A, summary first: make diff A=01 B=02 [ALL=1: *.pb.go, go.sum too]
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make diff A=01-log B=02-protobuf [ALL=1]"; exit 2; }
+	@$(TOOL) stagecheck diff -root $(CURDIR) $(if $(filter 1,$(ALL)),-all) $(A) $(B)
+
+tour: ## a chapter's files in reading order, core path first: make tour CH=07
+	@[ -n "$(CH)" ] || { echo "usage: make tour CH=07"; exit 2; }
+	@$(TOOL) stagecheck tour -root $(CURDIR) $(CH)
+
+transcripts: ## run each README's tour and compare with what it shows [CH=07] [UPDATE=1 rewrites]
+	@$(TOOL) stagecheck transcripts -root $(CURDIR) $(if $(CH),-only $(CH)) $(if $(filter 1,$(UPDATE)),-update)
 
 run: ## build and start the most complete server (./run.sh)
 	./run.sh
