@@ -28,7 +28,7 @@ export BUF_CACHE_DIR := $(CURDIR)/bin/buf-cache
 stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-tools check check-generated compile \
-	gencert grpcurl tools diff tour transcripts run propagate
+	gencert grpcurl tools diff tour transcripts exercise exercises workshop-check run propagate
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -116,6 +116,20 @@ tour: ## a chapter's files in reading order, core path first: make tour CH=07
 
 transcripts: ## run each README's tour and compare with what it shows [CH=07] [UPDATE=1 rewrites]
 	@$(TOOL) stagecheck transcripts -root $(CURDIR) $(if $(CH),-only $(CH)) $(if $(filter 1,$(UPDATE)),-update)
+
+exercise: ## run a workshop exercise's check: make exercise CH=03 N=2 [SOLUTION=1]
+	@[ -n "$(CH)" ] && [ -n "$(N)" ] || { echo "usage: make exercise CH=03 N=2 [SOLUTION=1]"; exit 2; }
+	@workshop/exercise.sh $(if $(filter 1,$(SOLUTION)),--solution) $(CH) $(N)
+
+exercises: ## list the workshop exercises [CH=03]
+	@workshop/exercise.sh --list $(CH)
+
+workshop-check: ## CI for the workshop: checks fail unsolved and pass solved, break-its, README tours, the guide's demo
+	@status=0; \
+	workshop/check.sh || status=1; \
+	$(MAKE) --no-print-directory transcripts || status=1; \
+	workshop/demo.sh || status=1; \
+	exit $$status
 
 run: ## build and start the most complete server (./run.sh)
 	./run.sh

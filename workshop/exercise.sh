@@ -42,7 +42,7 @@ list() {
 	local d
 	for d in "$root"/workshop/exercises/${1:-*}/*/; do
 		d=${d%/}
-		printf '%-16s %s  %s\n' "$(basename "$(dirname "$d")")" "$(basename "$d")" "$(sed -n '1s/^# //p' "$d/README.md")"
+		printf '%-16s %-18s %s\n' "$(basename "$(dirname "$d")")" "$(basename "$d")" "$(sed -n '1s/^# //p' "$d/README.md")"
 	done
 }
 
