@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // runDiff prints what stage B adds to stage A: first a summary, one line per file added
@@ -19,6 +21,9 @@ import (
 // nothing a learner reads. Only files git sees are compared, as for changes.txt, but the
 // READMEs and changes.txt are compared too.
 func runDiff(args []string, stdout, stderr io.Writer) int {
+	// make diff | head: let writes to a closed pipe fail (and stop the diff quietly)
+	// instead of killing the process.
+	signal.Ignore(syscall.SIGPIPE)
 	flags := flag.NewFlagSet("stagecheck diff", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	root := flags.String("root", "", "repository root (default: the git work tree of the current directory)")
@@ -50,11 +55,17 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if err := printDiff(stdout, pair[0], pair[1], changes, *all); err != nil {
+		if errors.Is(err, errOutputClosed) {
+			return 0 // make diff | head: the reader has what it wanted
+		}
 		fmt.Fprintf(stderr, "diff: %v\n", err)
 		return 1
 	}
 	return 0
 }
+
+// errOutputClosed says the reader of the output went away (a broken pipe).
+var errOutputClosed = errors.New("output closed")
 
 // diffHidden reports whether the diff leaves file out unless -all: generated code and
 // go.sum.
@@ -111,12 +122,16 @@ func printDiff(w io.Writer, a, b stage, changes []change, all bool) error {
 			to = os.DevNull
 		}
 		cmd := exec.Command("diff", "-u", "--label", a.name+"/"+c.path, "--label", b.name+"/"+c.path, from, to)
-		cmd.Stdout, cmd.Stderr = w, w
-		if err := cmd.Run(); err != nil {
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 { // 1: the files differ
-				return fmt.Errorf("diff %s: %w", c.path, err)
+		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if err != nil && (!errors.As(err, &exit) || exit.ExitCode() != 1) { // 1: the files differ
+			return fmt.Errorf("diff %s: %w", c.path, err)
+		}
+		if _, err := w.Write(out); err != nil {
+			if errors.Is(err, syscall.EPIPE) {
+				return errOutputClosed
 			}
+			return err
 		}
 	}
 	return nil
