@@ -125,10 +125,13 @@ exercises: ## list the workshop exercises [CH=03]
 	@workshop/exercise.sh --list $(CH)
 
 workshop-check: ## CI for the workshop: checks fail unsolved and pass solved, break-its, README tours, the guide's demo
-	@status=0; \
+	@status=0; t=$$SECONDS; \
 	workshop/check.sh || status=1; \
+	echo "workshop: exercises and break-its in $$((SECONDS - t))s"; t=$$SECONDS; \
 	$(MAKE) --no-print-directory transcripts || status=1; \
+	echo "workshop: transcripts in $$((SECONDS - t))s"; t=$$SECONDS; \
 	workshop/demo.sh || status=1; \
+	echo "workshop: the guide's demos in $$((SECONDS - t))s"; \
 	exit $$status
 
 run: ## build and start the most complete server (./run.sh)

@@ -15,6 +15,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 guide=$root/workshop/README.md
 export GOWORK=off
+# The commands run as a learner types them, not as part of a make run.
+unset MAKEFLAGS MAKELEVEL MFLAGS
 work=${WORKSHOP_WORK:-$root/bin/exercise}/demo
 rm -rf "$work" && mkdir -p "$work"
 only=${1:-}
