@@ -124,14 +124,16 @@ exercise: ## run a workshop exercise's check: make exercise CH=03 N=2 [SOLUTION=
 exercises: ## list the workshop exercises [CH=03]
 	@workshop/exercise.sh --list $(CH)
 
-workshop-check: ## CI for the workshop: checks fail unsolved and pass solved, break-its, README tours, the guide's demo
+workshop-check: ## CI for the workshop: checks fail unsolved and pass solved, break-its, README tours and demos
 	@status=0; t=$$SECONDS; \
 	workshop/check.sh || status=1; \
 	echo "workshop: exercises and break-its in $$((SECONDS - t))s"; t=$$SECONDS; \
 	$(MAKE) --no-print-directory transcripts || status=1; \
 	echo "workshop: transcripts in $$((SECONDS - t))s"; t=$$SECONDS; \
-	workshop/demo.sh || status=1; \
-	echo "workshop: the guide's demos in $$((SECONDS - t))s"; \
+	for f in workshop/README.md $(wildcard [0-9][0-9]-*/README.md); do \
+		workshop/demo.sh $$f || status=1; \
+	done; \
+	echo "workshop: the demos of the guide and the chapter READMEs in $$((SECONDS - t))s"; \
 	exit $$status
 
 run: ## build and start the most complete server (./run.sh)
