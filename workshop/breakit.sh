@@ -2,7 +2,8 @@
 # Applies each "Break it" exercise of the chapter READMEs (workshop/breakit/) to a copy
 # of its chapter as committed, and checks that the tests it names fail cleanly within a
 # minute: a test failure, not a timeout, a hang or a build error. The same tests must
-# pass on the chapter as it is.
+# pass on the chapter as it is (BREAKIT_CLEAN=0 skips that run, where make test has just
+# run every test of every chapter, as in CI).
 #
 #   workshop/breakit.sh [CH]      every break-it, or those of one chapter (03 or 03-grpc)
 set -euo pipefail
@@ -23,7 +24,7 @@ one() {
 	local dir=$work/$stage-$n
 	rm -rf "$dir" && mkdir -p "$dir"
 	git -C "$root" archive HEAD "$stage" | tar -x -C "$dir" --strip-components=1
-	if ! run_tests "$dir" "$pkg" "$pattern" "$dir.clean.log"; then
+	if [[ ${BREAKIT_CLEAN:-1} == 1 ]] && ! run_tests "$dir" "$pkg" "$pattern" "$dir.clean.log"; then
 		echo "FAIL $stage break-it $n: go test -run '$pattern' $pkg fails on the chapter as it is"
 		tail -20 "$dir.clean.log"
 		return 1

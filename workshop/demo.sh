@@ -113,11 +113,10 @@ servers_said() {
 	done
 }
 
-status=0
-for dir in $(ls -d "$work"/*/ 2>/dev/null | sort -V); do
-	dir=${dir%/}
+run_block() {
+	local dir=$1
+	local b script servers code n start background run
 	b=$(basename "$dir")
-	[[ -n $only && $b != "$only" ]] && continue
 	script=$dir/run.sh
 	background=()
 	servers=
@@ -153,8 +152,9 @@ for dir in $(ls -d "$work"/*/ 2>/dev/null | sort -V); do
 		# A block that starts servers runs, where this machine allows it (root, with ip),
 		# in a network namespace of its own: its fixed ports (4001, 8400, ...) are then
 		# free whatever else runs on the machine, and nothing else sees its servers.
-		if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
-			run=(unshare -n bash -c 'ip link set lo up && exec "$@"' netns "${run[@]}")
+		# With a /tmp of its own too, blocks of several files can run at once.
+		if unshare -m -n true 2>/dev/null && command -v ip >/dev/null; then
+			run=(unshare -m -n bash -c 'mount -t tmpfs tmpfs /tmp && ip link set lo up && exec "$@"' netns "${run[@]}")
 		fi
 	fi
 	timeout --kill-after=10 300 "${run[@]}" >"$dir/log" 2>&1
@@ -167,13 +167,38 @@ for dir in $(ls -d "$work"/*/ 2>/dev/null | sort -V); do
 			echo "  $name shows:"
 			sed 's/^/    /' "$dir/want.$n"
 		fi
-		status=1
+		return 1
 	elif [[ $code -ge 124 ]]; then
 		echo "FAIL $name demo $b: timed out"
 		tail -20 "$dir/log"
-		status=1
+		return 1
 	else
 		echo "ok $name demo $b: $(ls "$dir" | grep -c '^cmd\.') commands ($((SECONDS - start))s)"
 	fi
+}
+
+# The first block runs alone: in the guide it builds the tools the others use. The
+# others run JOBS at a time (default 1); a block that starts servers is isolated then
+# (see run_block), and the others must not share files.
+status=0
+first=1
+for dir in $(ls -d "$work"/*/ 2>/dev/null | sort -V); do
+	dir=${dir%/}
+	[[ -n $only && $(basename "$dir") != "$only" ]] && continue
+	if [[ -n $first ]]; then
+		first=
+		run_block "$dir" >"$dir.out" 2>&1 || echo 1 >"$dir.failed"
+		cat "$dir.out"
+		touch "$dir.printed"
+		continue
+	fi
+	while (($(jobs -rp | wc -l) >= ${JOBS:-1})); do wait -n; done
+	{ run_block "$dir" >"$dir.out" 2>&1 || echo 1 >"$dir.failed"; } &
+done
+wait
+for dir in $(ls -d "$work"/*/ 2>/dev/null | sort -V); do
+	dir=${dir%/}
+	[[ -f $dir.out && ! -f $dir.printed ]] && cat "$dir.out"
+	[[ -f $dir.failed ]] && status=1
 done
 exit $status
