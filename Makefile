@@ -25,13 +25,17 @@ CERTS := $(abspath $(CERT_DIR))
 CERT_SIGN = -ca=$(CERTS)/ca.pem -ca-key=$(CERTS)/ca-key.pem -config=$(CURDIR)/$(CERT_STAGE)/certs/ca-config.json
 
 export GOWORK := off
+# workshop-check runs each break-it's tests on the unmodified chapter too, unless 0 (CI:
+# make test has run them).
+BREAKIT_CLEAN ?= 1
 export BUF_CACHE_DIR := $(CURDIR)/bin/buf-cache
 
 # stage_of maps A=03 or A=03-grpc to the stage folder.
 stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
-	compile gencert grpcurl tools diff run build cluster lab propagate browser-deps
+	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
+	run build cluster lab propagate browser-deps
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -134,10 +138,34 @@ grpcurl: ## build grpcurl into bin/tools/grpcurl
 tools: ## build every pinned tool into bin/tools (slow the first time)
 	go -C tools build -o $(CURDIR)/bin/tools/ tool
 
-diff: ## show what stage B adds to stage A: make diff A=01 B=02
-	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make diff A=01-log B=02-protobuf"; exit 2; }
-	@diff -ru -x go.sum -x .data -x bin -x .certs -x '*.test' -x '*.out' \
-		$(call stage_of,$(A)) $(call stage_of,$(B)) || [ $$? = 1 ]
+diff: ## what stage B adds to A, summary first: make diff A=01 B=02 [ALL=1: *.pb.go, go.sum too]
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make diff A=01-log B=02-protobuf [ALL=1]"; exit 2; }
+	@$(TOOL) stagecheck diff -root $(CURDIR) $(if $(filter 1,$(ALL)),-all) $(A) $(B)
+
+tour: ## a chapter's files in reading order, core path first: make tour CH=07
+	@[ -n "$(CH)" ] || { echo "usage: make tour CH=07"; exit 2; }
+	@$(TOOL) stagecheck tour -root $(CURDIR) $(CH)
+
+transcripts: ## run each README's tour and compare with what it shows [CH=07] [UPDATE=1 rewrites]
+	@$(TOOL) stagecheck transcripts -root $(CURDIR) $(if $(CH),-only $(CH)) $(if $(filter 1,$(UPDATE)),-update)
+
+exercise: ## run a workshop exercise's check: make exercise CH=03 N=2 [SOLUTION=1]
+	@[ -n "$(CH)" ] && [ -n "$(N)" ] || { echo "usage: make exercise CH=03 N=2 [SOLUTION=1]"; exit 2; }
+	@workshop/exercise.sh $(if $(filter 1,$(SOLUTION)),--solution) $(CH) $(N)
+
+exercises: ## list the workshop exercises [CH=03]
+	@workshop/exercise.sh --list $(CH)
+
+workshop-check: ## CI for the workshop: checks fail unsolved, pass solved; break-its; README tours and demos [BREAKIT_CLEAN=0]
+	@status=0; t=$$SECONDS; \
+	BREAKIT_CLEAN=$(BREAKIT_CLEAN) workshop/check.sh || status=1; \
+	echo "workshop: exercises and break-its in $$((SECONDS - t))s"; t=$$SECONDS; \
+	printf '%s\n' $(STAGES) | xargs -P 3 -I{} $(TOOL) stagecheck transcripts -root $(CURDIR) -only {} || status=1; \
+	echo "workshop: transcripts in $$((SECONDS - t))s"; t=$$SECONDS; \
+	JOBS=3 workshop/demo.sh workshop/README.md || status=1; \
+	printf '%s\n' $(wildcard [0-9][0-9]-*/README.md) | xargs -P 3 -n 1 workshop/demo.sh || status=1; \
+	echo "workshop: the demos of the guide and the chapter READMEs in $$((SECONDS - t))s"; \
+	exit $$status
 
 run: ## build and start the most complete server (./run.sh)
 	./run.sh

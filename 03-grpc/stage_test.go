@@ -5,6 +5,7 @@ package golog_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 
@@ -32,8 +33,9 @@ func TestTour(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	t.Cleanup(func() {
-		require.NoError(t, srv.Shutdown(context.Background()))
-		require.NoError(t, <-served)
+		testenv.Within(t, "Shutdown", func() error {
+			return errors.Join(srv.Shutdown(context.Background()), <-served)
+		})
 	})
 	t.Logf("the Log service listens on %s", lis.Addr())
 

@@ -24,14 +24,8 @@ import (
 	api "golog/api/v1"
 	"golog/internal/agent"
 	"golog/internal/config"
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/testenv"
-)
-
-// How long the tour waits for an election or for a record to reach a server.
-const (
-	waitFor = 20 * time.Second
-	tick    = 20 * time.Millisecond
 )
 
 func TestTour(t *testing.T) {
@@ -82,7 +76,7 @@ func TestTour(t *testing.T) {
 				c.LeavePropagateDelay = 50 * time.Millisecond
 				c.MemberlistConfig.Label = label
 			},
-			RaftTune: func(c *log.RaftConfig) {
+			RaftTune: func(c *consensus.RaftConfig) {
 				// Elections in a few hundred milliseconds rather than seconds.
 				c.HeartbeatTimeout = 200 * time.Millisecond
 				c.ElectionTimeout = 200 * time.Millisecond
@@ -102,7 +96,7 @@ func TestTour(t *testing.T) {
 
 	t.Log("the leader (a: it started the cluster) adds b and c as voters as gossip tells it of them")
 	leader := waitForCluster(t, clients["a"], names)
-	t.Logf("%s leads", leader)
+	t.Logf("%s leads in term %d: each election starts a new term", leader, servers[leader].Term())
 
 	res, err := clients[leader].Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte("AA")}})
 	require.NoError(t, err)
@@ -126,7 +120,7 @@ func TestTour(t *testing.T) {
 	require.NoError(t, servers[leader].Shutdown())
 	survivors := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == leader })
 	next := waitForCluster(t, clients[follower], survivors)
-	t.Logf("%s leads now", next)
+	t.Logf("%s leads now, in term %d", next, servers[next].Term())
 
 	res, err = clients[next].Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte("BB")}})
 	require.NoError(t, err)
@@ -149,7 +143,7 @@ func waitForCluster(t *testing.T, client api.LogClient, names []string) string {
 		}
 		servers = res.Servers
 		return slices.ContainsFunc(servers, func(s *api.Server) bool { return s.IsLeader })
-	}, waitFor, tick, "the cluster never became %v with a leader", names)
+	}, testenv.WaitFor, testenv.Tick, "the cluster never became %v with a leader", names)
 	leader := ""
 	for _, s := range servers {
 		require.Contains(t, names, s.Id)
@@ -168,6 +162,6 @@ func readAt(t *testing.T, client api.LogClient, name string, offset uint64, valu
 	require.Eventually(t, func() bool {
 		res, err := client.Consume(t.Context(), &api.ConsumeRequest{Offset: offset})
 		return err == nil && string(res.Record.Value) == value
-	}, waitFor, tick, "%s never held %s at offset %d", name, value, offset)
+	}, testenv.WaitFor, testenv.Tick, "%s never held %s at offset %d", name, value, offset)
 	t.Logf("%s: Consume(%d) -> %s", name, offset, value)
 }

@@ -39,8 +39,14 @@
 //
 //	stagecheck [-root DIR] [-only STAGE]
 //	stagecheck propagate [-root DIR] -from STAGE FILE
+//	stagecheck diff [-root DIR] [-all] STAGE_A STAGE_B
+//	stagecheck tour [-root DIR] STAGE
+//	stagecheck transcripts [-root DIR] [-only STAGE] [-update]
 //
-// propagate carries a change of FILE in stage FROM forward (see propagate.go).
+// propagate carries a change of FILE in stage FROM forward (see propagate.go); diff
+// shows what stage B adds to stage A, a summary first (diff.go); tour lists a stage's
+// files in reading order (tour.go); transcripts runs the commands whose output a
+// README shows and compares (transcripts.go).
 package main
 
 import (
@@ -57,8 +63,17 @@ func main() {
 
 // run executes the command line args and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "propagate" {
-		return runPropagate(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "propagate":
+			return runPropagate(args[1:], stdout, stderr)
+		case "diff":
+			return runDiff(args[1:], stdout, stderr)
+		case "tour":
+			return runTour(args[1:], stdout, stderr)
+		case "transcripts":
+			return runTranscripts(args[1:], stdout, stderr)
+		}
 	}
 	flags := flag.NewFlagSet("stagecheck", flag.ContinueOnError)
 	flags.SetOutput(stderr)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -21,9 +22,6 @@ import (
 	"golog/internal/log"
 	"golog/internal/testenv"
 )
-
-// waitFor bounds every wait in these tests; they never sleep.
-const waitFor = 10 * time.Second
 
 // fixture is a gRPC server over a fresh log, and a client connected to it
 // over real TCP on 127.0.0.1.
@@ -50,8 +48,9 @@ func newFixture(t testing.TB, wrap func(StreamingLog) StreamingLog) *fixture {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
 	t.Cleanup(func() {
-		require.NoError(t, srv.Shutdown(context.Background()))
-		require.NoError(t, <-serveErr)
+		testenv.Within(t, "Shutdown", func() error {
+			return errors.Join(srv.Shutdown(context.Background()), <-serveErr)
+		})
 	})
 
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -219,7 +218,7 @@ func TestConsumeStreamEndsOnShutdown(t *testing.T) {
 	select {
 	case err := <-shutdown:
 		require.NoError(t, err)
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		t.Fatal("Shutdown did not return")
 	}
 }

@@ -25,3 +25,15 @@ func TestLoggerLevels(t *testing.T) {
 	require.Equal(t, testenv.Debug(), logger.Enabled(t.Context(), slog.LevelDebug), "Debug level is on exactly with -debug")
 	logger.Debug("a debug line", "offset", 1) // shown with -debug -v, dropped otherwise
 }
+
+func TestEventuallyWaitsForTheCondition(t *testing.T) {
+	calls := 0
+	testenv.Eventually(t, func() bool { calls++; return calls == 3 }, "the third call")
+	require.Equal(t, 3, calls)
+}
+
+func TestWithinWaitsForF(t *testing.T) {
+	called := false
+	testenv.Within(t, "a quick stop", func() error { called = true; return nil })
+	require.True(t, called)
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -24,9 +25,6 @@ import (
 	"golog/internal/log"
 	"golog/internal/testenv"
 )
-
-// waitFor bounds every wait in these tests; they never sleep.
-const waitFor = 10 * time.Second
 
 // fixture is a gRPC server over a fresh log, with mutual TLS and the stage's ACL,
 // and a client connected to it as root over real TCP on 127.0.0.1.
@@ -62,8 +60,9 @@ func newFixture(t testing.TB, wrap func(StreamingLog) StreamingLog) *fixture {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
 	t.Cleanup(func() {
-		require.NoError(t, srv.Shutdown(context.Background()))
-		require.NoError(t, <-serveErr)
+		testenv.Within(t, "Shutdown", func() error {
+			return errors.Join(srv.Shutdown(context.Background()), <-serveErr)
+		})
 	})
 
 	f := &fixture{log: l, server: srv, addr: lis.Addr().String(), certs: certs}
@@ -250,7 +249,7 @@ func TestConsumeStreamEndsOnShutdown(t *testing.T) {
 	select {
 	case err := <-shutdown:
 		require.NoError(t, err)
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		t.Fatal("Shutdown did not return")
 	}
 }

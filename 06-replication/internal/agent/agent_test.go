@@ -27,13 +27,6 @@ import (
 	"golog/internal/testenv"
 )
 
-// How long to wait for the cluster to converge and records to be copied, and how often
-// to look. Both take milliseconds; waitFor is generous for -race on a busy machine.
-const (
-	waitFor = 10 * time.Second
-	tick    = 10 * time.Millisecond
-)
-
 // fastGossip tunes Serf for a few servers on the loopback interface: joins and leaves
 // spread in milliseconds, and Shutdown's graceful leave takes a fraction of a second.
 // The failure detector keeps timers loose enough that a live server under -race is
@@ -177,7 +170,7 @@ func waitForContents(t *testing.T, client api.LogClient, want ...string) {
 		got, err := contents(t.Context(), client)
 		require.NoError(c, err)
 		require.ElementsMatch(c, want, got)
-	}, waitFor, tick)
+	}, testenv.WaitFor, testenv.Tick)
 }
 
 func TestRecordsReachEveryAgentOnce(t *testing.T) {

@@ -58,5 +58,5 @@ func waitForOrder(t *testing.T, client api.LogClient, want ...string) {
 		got, err := contents(t.Context(), client)
 		require.NoError(c, err)
 		require.Equal(c, want, got)
-	}, waitFor, tick)
+	}, testenv.WaitFor, testenv.Tick)
 }

@@ -2,10 +2,10 @@ package replication_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,13 +18,6 @@ import (
 	"golog/internal/replication"
 	"golog/internal/server"
 	"golog/internal/testenv"
-)
-
-// How long to wait for records to be copied, and how often to look. Copying takes
-// milliseconds; waitFor is generous for -race on a busy machine.
-const (
-	waitFor = 10 * time.Second
-	tick    = 10 * time.Millisecond
 )
 
 // newLog returns an empty log that is closed when the test ends.
@@ -53,8 +46,9 @@ func serve(t *testing.T, l *log.Log, lis net.Listener) (stop func()) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	stop = sync.OnceFunc(func() {
-		require.NoError(t, srv.Shutdown(context.Background()))
-		require.NoError(t, <-served)
+		testenv.Within(t, "Shutdown", func() error {
+			return errors.Join(srv.Shutdown(context.Background()), <-served)
+		})
 	})
 	t.Cleanup(stop)
 	return stop
@@ -139,7 +133,7 @@ func waitForContents(t *testing.T, l *log.Log, want ...string) {
 		got, err := contents(l)
 		require.NoError(c, err)
 		require.Equal(c, want, got)
-	}, waitFor, tick)
+	}, testenv.WaitFor, testenv.Tick)
 }
 
 func TestJoinCopiesOnlyWhatWasProducedOnThePeer(t *testing.T) {
@@ -195,7 +189,7 @@ func TestCloseStopsEveryPeer(t *testing.T) {
 	r := newReplicator(t, local)
 	require.NoError(t, r.Join("b", bAddr))
 	require.NoError(t, r.Join("c", cAddr))
-	require.Eventually(t, func() bool { return local.NextOffset() == 2 }, waitFor, tick)
+	require.Eventually(t, func() bool { return local.NextOffset() == 2 }, testenv.WaitFor, testenv.Tick)
 
 	require.NoError(t, r.Close())
 	produce(t, b, "b", "b2")

@@ -131,8 +131,8 @@ func startProcessAt(t *testing.T, name, dataDir, join, rpcAddr, bindAddr, httpAd
 		t.Logf("server %s (pid %d) serves HTTP on %s, gossips on %s", name, cmd.Process.Pid, p.httpAddr, p.bindAddr)
 	case <-p.exited:
 		t.Fatalf("server %s exited before serving", name)
-	case <-time.After(waitFor):
-		t.Fatalf("server %s did not start within %s", name, waitFor)
+	case <-time.After(testenv.WaitFor):
+		t.Fatalf("server %s did not start within %s", name, testenv.WaitFor)
 	}
 	return p
 }
@@ -154,10 +154,10 @@ func (p *process) stop(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		t.Errorf("server %s did not stop within %s of SIGTERM", p.name, waitFor)
+		t.Errorf("server %s did not stop within %s of SIGTERM", p.name, testenv.WaitFor)
 	}
 }
 
@@ -195,7 +195,7 @@ func TestKilledFollowerRejoinsWithEveryRecord(t *testing.T) {
 	}
 	transport := &http.Transport{}
 	t.Cleanup(transport.CloseIdleConnections)
-	client := &http.Client{Transport: transport, Timeout: waitFor}
+	client := &http.Client{Transport: transport, Timeout: testenv.WaitFor}
 
 	a := startProcess(t, "a", testenv.TempDir(t), "")
 	b := startProcess(t, "b", testenv.TempDir(t), a.bindAddr)
@@ -210,7 +210,7 @@ func TestKilledFollowerRejoinsWithEveryRecord(t *testing.T) {
 	require.Equal(t, `{"offset":0}`, body)
 	acked = append(acked, "v000")
 	for _, p := range []*process{b, c} {
-		require.Eventually(t, func() bool { return holds(client, p.httpAddr, 0, "v000") }, waitFor, tick,
+		require.Eventually(t, func() bool { return holds(client, p.httpAddr, 0, "v000") }, testenv.WaitFor, testenv.Tick,
 			"%s never got the first record", p.name)
 	}
 
@@ -244,7 +244,7 @@ func TestKilledFollowerRejoinsWithEveryRecord(t *testing.T) {
 			}
 		}
 		return true
-	}, 2*waitFor, 100*time.Millisecond, "the restarted c does not hold every acknowledged record")
+	}, 2*testenv.WaitFor, 100*time.Millisecond, "the restarted c does not hold every acknowledged record")
 	for offset, value := range acked {
 		require.True(t, holds(client, b.httpAddr, offset, value), "b: offset %d", offset)
 	}

@@ -54,7 +54,7 @@ import (
 
 	"golog/internal/agent"
 	tlsconfig "golog/internal/config"
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/server"
 )
 
@@ -82,7 +82,7 @@ type config struct {
 	// Tune and RaftTune, if set, adjust Serf's and Raft's configurations (tests
 	// shorten their timers).
 	Tune     func(*serf.Config)
-	RaftTune func(*log.RaftConfig)
+	RaftTune func(*consensus.RaftConfig)
 }
 
 func main() {

@@ -23,6 +23,7 @@ import (
 
 	api "golog/api/v1"
 	tlsconfig "golog/internal/config"
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/server"
 	"golog/internal/testenv"
@@ -37,13 +38,6 @@ func TestMain(m *testing.M) {
 	}
 	testenv.Main(m)
 }
-
-// How long to wait for the server to elect itself and apply its records, and how often
-// to look.
-const (
-	waitFor = 20 * time.Second
-	tick    = 20 * time.Millisecond
-)
 
 // baseConfig returns a config for run with the test's certificates, the stage's
 // ACL and the test's logger, gossiping on a free port with short timers, electing a
@@ -65,7 +59,7 @@ func baseConfig(t *testing.T) (config, testenv.CertFiles) {
 			// Keeps this test's gossip apart from other tests' on the machine.
 			c.MemberlistConfig.Label = label
 		},
-		RaftTune: func(c *log.RaftConfig) {
+		RaftTune: func(c *consensus.RaftConfig) {
 			// An election takes a second or two with raft's defaults.
 			c.HeartbeatTimeout = 200 * time.Millisecond
 			c.ElectionTimeout = 200 * time.Millisecond
@@ -122,7 +116,7 @@ func TestRunServesBothAPIsOverOneLog(t *testing.T) {
 	require.Eventually(t, func() bool {
 		res, err = client.Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte("AA")}})
 		return grpcstatus.Code(err) != codes.FailedPrecondition
-	}, waitFor, tick)
+	}, testenv.WaitFor, testenv.Tick)
 	require.NoError(t, err)
 	require.Equal(t, uint64(0), res.Offset)
 	require.NoError(t, conn.Close())
@@ -170,7 +164,7 @@ func requestUntil(t *testing.T, client *http.Client, method, url, body string, w
 		var err error
 		status, respBody, err = tryRequest(t.Context(), client, method, url, body)
 		return err == nil && status != waitingStatus
-	}, waitFor, tick, "%s %s: no answer but %d", method, url, waitingStatus)
+	}, testenv.WaitFor, testenv.Tick, "%s %s: no answer but %d", method, url, waitingStatus)
 	return status, respBody
 }
 

@@ -37,7 +37,7 @@ func TestPausedLeaderStopsGracefully(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status, body)
 	for _, p := range []*process{b, c} {
-		require.Eventually(t, func() bool { return holds(client, p.httpAddr, 0, "first") }, waitFor, tick,
+		require.Eventually(t, func() bool { return holds(client, p.httpAddr, 0, "first") }, testenv.WaitFor, testenv.Tick,
 			"%s never got the first record", p.name)
 	}
 
@@ -70,7 +70,7 @@ func TestPausedLeaderStopsGracefully(t *testing.T) {
 			}
 		}
 		return false
-	}, waitFor, tick, "b and c did not elect a new leader while a was paused")
+	}, testenv.WaitFor, testenv.Tick, "b and c did not elect a new leader while a was paused")
 	t.Log("b and c elected a new leader")
 
 	newerTerm := a.watch(`peer has newer term|entering follower state`)
@@ -78,7 +78,7 @@ func TestPausedLeaderStopsGracefully(t *testing.T) {
 	select {
 	case <-newerTerm:
 		t.Log("resumed a (SIGCONT); it has seen the newer term")
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		t.Fatal("a never learned of the newer term after it was resumed")
 	}
 
@@ -86,9 +86,9 @@ func TestPausedLeaderStopsGracefully(t *testing.T) {
 	select {
 	case <-a.exited:
 		t.Log("a stopped gracefully after SIGTERM")
-	case <-time.After(waitFor):
+	case <-time.After(testenv.WaitFor):
 		_ = a.cmd.Process.Kill()
 		<-a.exited
-		t.Fatalf("a did not stop within %s of SIGTERM", waitFor)
+		t.Fatalf("a did not stop within %s of SIGTERM", testenv.WaitFor)
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/soheilhy/cmux"
 
 	"golog/internal/auth"
+	"golog/internal/consensus"
 	"golog/internal/discovery"
-	"golog/internal/log"
 	"golog/internal/server"
 )
 
@@ -117,9 +117,9 @@ type Config struct {
 	// tests shorten Raft's timeouts and take snapshots more often with it. The fields
 	// that come from this Config (LocalID, StreamLayer, Bootstrap) are set after it
 	// and override it.
-	RaftTune func(*log.RaftConfig)
+	RaftTune func(*consensus.RaftConfig)
 	// RaftDial, if set, opens the TCP connections this server's Raft opens to the
-	// others, in place of a net.Dialer (log.StreamLayerConfig.Dial). Tests use it to
+	// others, in place of a net.Dialer (consensus.StreamLayerConfig.Dial). Tests use it to
 	// cut a server off from the others; leave it nil otherwise.
 	RaftDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -141,7 +141,7 @@ type Agent struct {
 	raftLn      net.Listener  // the Raft connections on the RPC port
 	grpcLn      net.Listener  // the gRPC connections on the RPC port
 	raftRelease chan struct{} // closed by Shutdown once Raft has stopped; see heldListener
-	dlog        *log.DistributedLog
+	dlog        *consensus.DistributedLog
 	grpcServer  *server.GRPCServer
 	grpcServed  chan error // receives what grpcServer.Serve returned
 	httpServer  *http.Server
@@ -260,7 +260,7 @@ func advertiseAddr(listen net.Addr, bindAddr string) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(tcp.Port)), nil
 }
 
-// serveMux splits the RPC port in two: connections whose first byte is log.RaftRPC go
+// serveMux splits the RPC port in two: connections whose first byte is consensus.RaftRPC go
 // to Raft, every other one to gRPC (a TLS connection starts with 0x16). The Raft
 // matcher comes first, as cmux tries matchers in order and cmux.Any takes anything.
 func (a *Agent) serveMux() error {
@@ -271,7 +271,7 @@ func (a *Agent) serveMux() error {
 		Listener: mux.Match(func(r io.Reader) bool {
 			var first [1]byte
 			_, err := io.ReadFull(r, first[:])
-			return err == nil && first[0] == log.RaftRPC
+			return err == nil && first[0] == consensus.RaftRPC
 		}),
 		release: a.raftRelease,
 	}
@@ -314,7 +314,7 @@ func (a *Agent) openLog() error {
 	if len(peerNames) == 0 {
 		peerNames = []string{"server"}
 	}
-	stream, err := log.NewStreamLayer(a.raftLn, log.StreamLayerConfig{
+	stream, err := consensus.NewStreamLayer(a.raftLn, consensus.StreamLayerConfig{
 		ServerTLSConfig: a.config.ServerTLSConfig,
 		PeerTLSConfig:   a.config.PeerTLSConfig,
 		ServerNames:     peerNames,
@@ -325,15 +325,15 @@ func (a *Agent) openLog() error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	var c log.Config
-	c.Logger = a.config.Logger // the log adds the node key itself
+	var c consensus.Config
+	c.Log.Logger = a.config.Logger // the log adds the node key itself
 	if a.config.RaftTune != nil {
 		a.config.RaftTune(&c.Raft)
 	}
 	c.Raft.LocalID = raft.ServerID(a.config.NodeName)
 	c.Raft.StreamLayer = stream
 	c.Raft.Bootstrap = a.config.Bootstrap
-	dlog, err := log.NewDistributedLog(a.config.DataDir, c) // closes stream if it fails
+	dlog, err := consensus.NewDistributedLog(a.config.DataDir, c) // closes stream if it fails
 	if err != nil {
 		return err
 	}
@@ -343,7 +343,7 @@ func (a *Agent) openLog() error {
 
 // awaitSoloElection waits, if this server is the only voter of its cluster, until it
 // has elected itself, which takes one to two heartbeat timeouts, and has caught up:
-// rebuilt its records from its Raft log (see log.DistributedLog.Read). That is a new
+// rebuilt its records from its Raft log (see consensus.DistributedLog.Read). That is a new
 // cluster it has just bootstrapped, or a cluster of one restarting. Then the first
 // write finds a leader and the first read finds every record written before the
 // restart: requests sent meanwhile wait in the listeners' queues rather than being
@@ -479,6 +479,10 @@ func (a *Agent) RPCAddr() string { return a.rpcAddr }
 // BindAddr returns the address this server gossips on, with the port actually bound:
 // the address other servers give in their StartJoinAddrs.
 func (a *Agent) BindAddr() string { return a.membership.BindAddr() }
+
+// Term returns the current Raft term as this server knows it (see
+// consensus.DistributedLog.Term).
+func (a *Agent) Term() uint64 { return a.dlog.Term() }
 
 // HTTPAddr returns the address of the HTTP API, or "" if there is none.
 func (a *Agent) HTTPAddr() string {

@@ -29,16 +29,9 @@ import (
 	api "golog/api/v1"
 	"golog/internal/agent"
 	"golog/internal/config"
+	"golog/internal/consensus"
 	"golog/internal/log"
 	"golog/internal/testenv"
-)
-
-// How long to wait for the cluster to converge (a leader elected, records applied, a
-// server added or removed), and how often to look. waitFor is generous for -race on a
-// busy 2-core machine; the tests take a second or two each when all is well.
-const (
-	waitFor = 20 * time.Second
-	tick    = 20 * time.Millisecond
 )
 
 // fastGossip tunes Serf for a few servers on the loopback interface: joins and leaves
@@ -62,7 +55,7 @@ func fastGossip(c *serf.Config) {
 // fastRaft tunes Raft for the tests: elections within a few hundred milliseconds
 // instead of seconds, and timeouts long enough that a leader does not lose its lease on
 // a busy machine running -race (50 ms ones do).
-func fastRaft(c *log.RaftConfig) {
+func fastRaft(c *consensus.RaftConfig) {
 	c.HeartbeatTimeout = 200 * time.Millisecond   // default: 1s
 	c.ElectionTimeout = 200 * time.Millisecond    // default: 1s
 	c.LeaderLeaseTimeout = 200 * time.Millisecond // default: 500ms
@@ -90,13 +83,13 @@ type cluster struct {
 	rootTLS   *tls.Config // the test's clients
 	model     string
 	policy    string
-	label     string                // keeps this test's gossip apart from other tests' on the machine
-	raftTune  func(*log.RaftConfig) // applied after fastRaft, or nil
+	label     string                      // keeps this test's gossip apart from other tests' on the machine
+	raftTune  func(*consensus.RaftConfig) // applied after fastRaft, or nil
 	// configure, if set, changes each agent's Config last (partition.attach does).
 	configure func(nd *node, cfg *agent.Config)
 }
 
-func newCluster(t *testing.T, raftTune func(*log.RaftConfig)) *cluster {
+func newCluster(t *testing.T, raftTune func(*consensus.RaftConfig)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, label: fmt.Sprintf("%s/%d", t.Name(), os.Getpid()), raftTune: raftTune}
 	certs := testenv.Certs(t)
@@ -147,7 +140,7 @@ func (c *cluster) config(nd *node, seeds ...string) agent.Config {
 			fastGossip(sc)
 			sc.MemberlistConfig.Label = c.label
 		},
-		RaftTune: func(rc *log.RaftConfig) {
+		RaftTune: func(rc *consensus.RaftConfig) {
 			fastRaft(rc)
 			if c.raftTune != nil {
 				c.raftTune(rc)
@@ -235,7 +228,7 @@ func leader(t *testing.T, nodes []*node) *node {
 			}
 		}
 		return false
-	}, waitFor, tick, "no leader among the running servers")
+	}, testenv.WaitFor, testenv.Tick, "no leader among the running servers")
 	return found
 }
 
@@ -266,7 +259,7 @@ func waitForServers(t *testing.T, nodes ...*node) {
 			}
 			require.Equal(c, want, got)
 			require.Equal(c, 1, leaders, "servers marked as leader")
-		}, waitFor, tick, "the servers %s lists", nd.name)
+		}, testenv.WaitFor, testenv.Tick, "the servers %s lists", nd.name)
 	}
 }
 
@@ -276,7 +269,7 @@ func waitForServers(t *testing.T, nodes ...*node) {
 // may not have been appended.
 func produce(t *testing.T, nodes []*node, value string) uint64 {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testenv.WaitFor)
 	for {
 		nd := leader(t, nodes)
 		res, err := nd.client.Produce(t.Context(), &api.ProduceRequest{Record: &api.Record{Value: []byte(value)}})
@@ -321,7 +314,7 @@ func waitForRecords(t *testing.T, nd *node, want ...string) {
 		}
 		_, err := nd.client.Consume(t.Context(), &api.ConsumeRequest{Offset: uint64(len(want))})
 		require.Equal(c, codes.OutOfRange, status.Code(err), "offset %d, past the end", len(want))
-	}, waitFor, tick, "the records of %s", nd.name)
+	}, testenv.WaitFor, testenv.Tick, "the records of %s", nd.name)
 }
 
 func TestFollowersServeTheLeadersRecords(t *testing.T) {
@@ -430,7 +423,7 @@ func newestSnapshot(t *testing.T, dataDir string) uint64 {
 
 func TestFollowerCatchesUpAfterCompaction(t *testing.T) {
 	const trailingLogs = 4
-	c := newCluster(t, func(rc *log.RaftConfig) {
+	c := newCluster(t, func(rc *consensus.RaftConfig) {
 		rc.SnapshotThreshold = 8                    // default: 8192 entries
 		rc.SnapshotInterval = 50 * time.Millisecond // default: 2 minutes
 		rc.TrailingLogs = trailingLogs              // default: 10240 entries
@@ -448,9 +441,9 @@ func TestFollowerCatchesUpAfterCompaction(t *testing.T) {
 	// trailingLogs, it has cut the entries the follower lacks from its own Raft log,
 	// and the follower can only catch up from the snapshot.
 	bound := uint64(len(want)) + 20 + trailingLogs
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(testenv.WaitFor)
 	for i := 0; newestSnapshot(t, leader(t, nodes).dir) <= bound; i++ {
-		require.True(t, time.Now().Before(deadline), "no snapshot past index %d after %s", bound, waitFor)
+		require.True(t, time.Now().Before(deadline), "no snapshot past index %d after %s", bound, testenv.WaitFor)
 		v := "while-down-" + strconv.Itoa(i)
 		require.Equal(t, uint64(len(want)), produce(t, nodes, v), "offset of %q", v)
 		want = append(want, v)
@@ -531,7 +524,7 @@ func gossipStatus(nd *node, name string) serf.MemberStatus {
 func waitForGossip(t *testing.T, nd *node, name string, status serf.MemberStatus) {
 	t.Helper()
 	require.Eventually(t, func() bool { return gossipStatus(nd, name) == status },
-		waitFor, tick, "%s never saw %s %s", nd.name, name, status)
+		testenv.WaitFor, testenv.Tick, "%s never saw %s %s", nd.name, name, status)
 }
 
 // A voterWatch asks every server of a cluster for its Raft configuration (GetServers),
@@ -556,11 +549,11 @@ func watchVoters(t *testing.T, nodes []*node) *voterWatch {
 	}
 	go func() {
 		defer close(w.done)
-		ticker := time.NewTicker(tick)
+		ticker := time.NewTicker(testenv.Tick)
 		defer ticker.Stop()
 		for {
 			for name, client := range clients {
-				ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+				ctx, cancel := context.WithTimeout(t.Context(), testenv.WaitFor)
 				res, err := client.GetServers(ctx, &api.GetServersRequest{})
 				cancel()
 				if err == nil {

@@ -6,10 +6,10 @@
 //
 //	                 the RPC port, split by cmux on the first byte
 //	           0x01 /                                   \ anything else (TLS: 0x16)
-//	log.StreamLayer                                server.GRPCServer          HTTP JSON API
+//	consensus.StreamLayer                                server.GRPCServer          HTTP JSON API
 //	(TLS, server certificates only)                (mutual TLS, ACL)          (optional)
 //	       |                                               |                       |
-//	     Raft <-----> log.DistributedLog <-----------------+-----------------------+
+//	     Raft <-----> consensus.DistributedLog <-----------------+-----------------------+
 //	                          ^
 //	                          | Join, Leave (on the leader); reconcile
 //	                        voters <---- discovery.Membership <---- gossip with the others
@@ -19,7 +19,7 @@
 // follower fails with FAILED_PRECONDITION naming the leader (HTTP: 503).
 //
 // Raft and gRPC share one port. Each Raft connection starts with the byte
-// log.RaftRPC, sent before TLS; a TLS connection starts with 0x16. A multiplexer
+// consensus.RaftRPC, sent before TLS; a TLS connection starts with 0x16. A multiplexer
 // (github.com/soheilhy/cmux) reads that first byte and hands the connection to Raft's
 // StreamLayer or to the gRPC server. The other servers learn the port from the
 // rpc_addr gossip tag, and it is also each server's address in the Raft configuration.

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"golog/internal/agent"
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/testenv"
 )
 
@@ -188,7 +188,7 @@ func (l rpcListener) Accept() (net.Conn, error) {
 	return &rpcConn{linkConn: linkConn{Conn: conn, link: l.link}}, nil
 }
 
-// rpcConn is a connection to the RPC port. Its first byte tells Raft (log.RaftRPC)
+// rpcConn is a connection to the RPC port. Its first byte tells Raft (consensus.RaftRPC)
 // from gRPC; a Raft connection is the link's to close, and is closed at once if the
 // link is cut. cmux reads that byte first, in a read of its own.
 type rpcConn struct {
@@ -198,7 +198,7 @@ type rpcConn struct {
 
 func (c *rpcConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 && c.sniffed.CompareAndSwap(false, true) && b[0] == log.RaftRPC {
+	if n > 0 && c.sniffed.CompareAndSwap(false, true) && b[0] == consensus.RaftRPC {
 		if err := c.link.add(&c.linkConn); err != nil {
 			return 0, err
 		}

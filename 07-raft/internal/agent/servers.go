@@ -2,13 +2,13 @@ package agent
 
 import (
 	api "golog/api/v1"
-	"golog/internal/log"
+	"golog/internal/consensus"
 	"golog/internal/server"
 )
 
 // serverList answers the GetServers RPC from the Raft configuration of the log.
 type serverList struct {
-	log *log.DistributedLog
+	log *consensus.DistributedLog
 }
 
 var _ server.ServerLister = serverList{}

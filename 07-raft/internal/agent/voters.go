@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
+	"golog/internal/consensus"
 	"golog/internal/discovery"
-	"golog/internal/log"
 )
 
 // reconcileInterval is how often the leader compares the Raft configuration with the
@@ -36,14 +36,14 @@ const reconcileInterval = 10 * time.Second
 // replaced by one with another name, which then no longer counts towards the quorum.
 const DefaultRemoveFailedAfter = 5 * time.Minute
 
-// raftCluster is what voters needs from the replicated log; *log.DistributedLog is one.
+// raftCluster is what voters needs from the replicated log; *consensus.DistributedLog is one.
 type raftCluster interface {
 	Join(id, addr string) error
 	Leave(id string) error
-	GetServers() ([]*log.Server, error)
+	GetServers() ([]*consensus.Server, error)
 }
 
-var _ raftCluster = (*log.DistributedLog)(nil)
+var _ raftCluster = (*consensus.DistributedLog)(nil)
 
 // voters keeps the Raft configuration (who votes, and so who holds the log) in step
 // with the gossip membership (who is up), without letting a fault cost a vote:
@@ -141,11 +141,11 @@ func (v *voters) requestReconcile() {
 	}
 }
 
-// join does Join; the caller holds mu. A follower does nothing: log.ErrNotLeader is
+// join does Join; the caller holds mu. A follower does nothing: consensus.ErrNotLeader is
 // expected there, and also on a leader that has just lost its leadership.
 func (v *voters) join(name, addr string) error {
 	err := v.log.Join(name, addr)
-	if _, ok := errors.AsType[log.ErrNotLeader](err); ok {
+	if _, ok := errors.AsType[consensus.ErrNotLeader](err); ok {
 		v.logger.Debug("not the leader: the leader adds the server", "peer", name, "addr", addr)
 		return nil
 	}
@@ -155,7 +155,7 @@ func (v *voters) join(name, addr string) error {
 // leave does Leave; the caller holds mu. Like join, it does nothing on a follower.
 func (v *voters) leave(name string) error {
 	err := v.log.Leave(name)
-	if _, ok := errors.AsType[log.ErrNotLeader](err); ok {
+	if _, ok := errors.AsType[consensus.ErrNotLeader](err); ok {
 		v.logger.Debug("not the leader: the leader removes the server", "peer", name)
 		return nil
 	}
@@ -166,7 +166,7 @@ func (v *voters) leave(name string) error {
 // this server leads: when it becomes leader, when an event asks for it
 // (requestReconcile), when a failed voter is due for removal, and every
 // reconcileInterval. changes tells it when this server becomes leader (true) and stops
-// being leader (false), as log.DistributedLog.LeadershipChanges does; every true starts
+// being leader (false), as consensus.DistributedLog.LeadershipChanges does; every true starts
 // a new leadership. run returns when stop is closed.
 func (v *voters) run(changes <-chan bool, stop <-chan struct{}) {
 	ticker := time.NewTicker(reconcileInterval)
@@ -383,7 +383,7 @@ type changes struct {
 
 // plan compares the gossip members with the servers of the Raft configuration. A
 // member that is leaving is in no list: its leave event follows.
-func plan(self string, members []serf.Member, servers []*log.Server) changes {
+func plan(self string, members []serf.Member, servers []*consensus.Server) changes {
 	configured := make(map[string]string, len(servers)) // name -> RPC address
 	for _, s := range servers {
 		configured[s.ID] = s.RPCAddr

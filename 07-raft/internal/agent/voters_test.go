@@ -9,15 +9,15 @@ import (
 	"github.com/hashicorp/serf/serf"
 	"github.com/stretchr/testify/require"
 
+	"golog/internal/consensus"
 	"golog/internal/discovery"
-	"golog/internal/log"
 )
 
 // fakeCluster is a raftCluster that records the changes asked of it; its servers do
-// not change. A follower refuses them with log.ErrNotLeader, as the real one does;
+// not change. A follower refuses them with consensus.ErrNotLeader, as the real one does;
 // fail makes every change fail with that error.
 type fakeCluster struct {
-	servers  []*log.Server
+	servers  []*consensus.Server
 	follower bool
 	fail     error
 	calls    []string // "join NAME ADDR" and "leave NAME", in order
@@ -35,18 +35,18 @@ func (f *fakeCluster) Leave(id string) error {
 
 func (f *fakeCluster) answer() error {
 	if f.follower {
-		return log.ErrNotLeader{LeaderAddr: "b:8400", LeaderID: "b"}
+		return consensus.ErrNotLeader{LeaderAddr: "b:8400", LeaderID: "b"}
 	}
 	return f.fail
 }
 
-func (f *fakeCluster) GetServers() ([]*log.Server, error) { return f.servers, nil }
+func (f *fakeCluster) GetServers() ([]*consensus.Server, error) { return f.servers, nil }
 
 // servers returns a configuration of the named servers, at NAME:8400, led by "self".
-func servers(names ...string) []*log.Server {
-	out := make([]*log.Server, len(names))
+func servers(names ...string) []*consensus.Server {
+	out := make([]*consensus.Server, len(names))
 	for i, name := range names {
-		out[i] = &log.Server{ID: name, RPCAddr: name + ":8400", IsLeader: name == "self"}
+		out[i] = &consensus.Server{ID: name, RPCAddr: name + ":8400", IsLeader: name == "self"}
 	}
 	return out
 }
@@ -100,7 +100,7 @@ func (tv *testVoters) reconcileAt(t *testing.T, d time.Duration) ([]string, time
 }
 
 func TestVotersOnAFollowerIgnoreNotLeader(t *testing.T) {
-	cluster := &fakeCluster{follower: true, servers: []*log.Server{{ID: "self"}, {ID: "b", IsLeader: true}}}
+	cluster := &fakeCluster{follower: true, servers: []*consensus.Server{{ID: "self"}, {ID: "b", IsLeader: true}}}
 	v := newTestVoters(cluster)
 	require.NoError(t, v.Join("c", "c:8400"), "a follower ignores a join")
 	require.NoError(t, v.Leave("c"), "a follower ignores a leave")
@@ -116,7 +116,7 @@ func TestVotersOnAFollowerIgnoreNotLeader(t *testing.T) {
 }
 
 func TestVotersReconcileRemovesFirst(t *testing.T) {
-	cluster := &fakeCluster{servers: []*log.Server{{ID: "self", IsLeader: true}, {ID: "gone"}}}
+	cluster := &fakeCluster{servers: []*consensus.Server{{ID: "self", IsLeader: true}, {ID: "gone"}}}
 	v := newTestVoters(cluster)
 	v.view = []serf.Member{
 		{Name: "self", Status: serf.StatusAlive},
@@ -336,12 +336,12 @@ func TestVotersCountOnlyTheCurrentLeadership(t *testing.T) {
 func TestVotersLeaveIfLeader(t *testing.T) {
 	tests := []struct {
 		name    string
-		servers []*log.Server
+		servers []*consensus.Server
 		want    []string
 	}{
-		{"the leader of three", []*log.Server{{ID: "self", IsLeader: true}, {ID: "b"}, {ID: "c"}}, []string{"leave self"}},
-		{"a follower", []*log.Server{{ID: "self"}, {ID: "b", IsLeader: true}}, nil},
-		{"the only voter", []*log.Server{{ID: "self", IsLeader: true}}, nil},
+		{"the leader of three", []*consensus.Server{{ID: "self", IsLeader: true}, {ID: "b"}, {ID: "c"}}, []string{"leave self"}},
+		{"a follower", []*consensus.Server{{ID: "self"}, {ID: "b", IsLeader: true}}, nil},
+		{"the only voter", []*consensus.Server{{ID: "self", IsLeader: true}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,24 +356,24 @@ func TestPlan(t *testing.T) {
 	member := func(name string, status serf.MemberStatus) serf.Member {
 		return serf.Member{Name: name, Status: status, Tags: map[string]string{discovery.RPCAddrTag: name + ":8400"}}
 	}
-	server := func(name string) *log.Server { return &log.Server{ID: name, RPCAddr: name + ":8400"} }
+	server := func(name string) *consensus.Server { return &consensus.Server{ID: name, RPCAddr: name + ":8400"} }
 	tests := []struct {
 		name    string
 		members []serf.Member
-		servers []*log.Server
+		servers []*consensus.Server
 		want    changes
 	}{
 		{
 			name:    "in step",
 			members: []serf.Member{member("self", serf.StatusAlive), member("b", serf.StatusAlive)},
-			servers: []*log.Server{server("self"), server("b")},
+			servers: []*consensus.Server{server("self"), server("b")},
 		},
 		{
 			name: "members that joined while there was no leader",
 			members: []serf.Member{
 				member("self", serf.StatusAlive), member("c", serf.StatusAlive), member("b", serf.StatusAlive),
 			},
-			servers: []*log.Server{server("self")},
+			servers: []*consensus.Server{server("self")},
 			want:    changes{joins: []peer{{"b", "b:8400"}, {"c", "c:8400"}}},
 		},
 		{
@@ -382,7 +382,7 @@ func TestPlan(t *testing.T) {
 				member("self", serf.StatusAlive),
 				{Name: "b", Status: serf.StatusAlive, Tags: map[string]string{discovery.RPCAddrTag: "b:9400"}},
 			},
-			servers: []*log.Server{server("self"), server("b")},
+			servers: []*consensus.Server{server("self"), server("b")},
 			want:    changes{joins: []peer{{"b", "b:9400"}}},
 		},
 		{
@@ -390,36 +390,36 @@ func TestPlan(t *testing.T) {
 			members: []serf.Member{
 				member("self", serf.StatusAlive), member("left", serf.StatusLeft), member("failed", serf.StatusFailed),
 			},
-			servers: []*log.Server{server("self"), server("left"), server("failed"), server("unknown")},
+			servers: []*consensus.Server{server("self"), server("left"), server("failed"), server("unknown")},
 			want:    changes{leaves: []string{"left"}, failed: []string{"failed", "unknown"}},
 		},
 		{
 			name:    "a member on its way out is left alone",
 			members: []serf.Member{member("self", serf.StatusAlive), member("b", serf.StatusLeaving)},
-			servers: []*log.Server{server("self"), server("b")},
+			servers: []*consensus.Server{server("self"), server("b")},
 		},
 		{
 			name: "gone members that are not voters",
 			members: []serf.Member{
 				member("self", serf.StatusAlive), member("left", serf.StatusLeft), member("failed", serf.StatusFailed),
 			},
-			servers: []*log.Server{server("self")},
+			servers: []*consensus.Server{server("self")},
 		},
 		{
 			name: "a member without an RPC address",
 			members: []serf.Member{
 				member("self", serf.StatusAlive), {Name: "b", Status: serf.StatusAlive},
 			},
-			servers: []*log.Server{server("self")},
+			servers: []*consensus.Server{server("self")},
 		},
 		{
 			name:    "self is never touched",
 			members: []serf.Member{member("self", serf.StatusLeft)},
-			servers: []*log.Server{{ID: "self", RPCAddr: "elsewhere:8400"}},
+			servers: []*consensus.Server{{ID: "self", RPCAddr: "elsewhere:8400"}},
 		},
 		{
 			name:    "self unknown to gossip",
-			servers: []*log.Server{server("self")},
+			servers: []*consensus.Server{server("self")},
 		},
 	}
 	for _, tt := range tests {

@@ -23,14 +23,6 @@ import (
 	"golog/internal/testenv"
 )
 
-// How long to wait for the cluster to converge, and how often to look. waitFor is a
-// generous upper bound: with fastGossip a change usually reaches every member within
-// a few hundred milliseconds, but -race and a busy machine slow everything down.
-const (
-	waitFor = 10 * time.Second
-	tick    = 10 * time.Millisecond
-)
-
 // fastGossip tunes Serf and memberlist for a few members on the loopback interface,
 // where a round trip takes microseconds. With these timers a crashed member is
 // declared failed within about a second and a half instead of six, and Leave returns
@@ -185,7 +177,7 @@ func startCluster(t *testing.T, tune func(*serf.Config)) map[string]*node {
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			require.Equal(c, all, statuses(n))
 			require.ElementsMatch(c, others, n.handler.Calls())
-		}, waitFor, tick, "member %s never saw the cluster", name)
+		}, testenv.WaitFor, testenv.Tick, "member %s never saw the cluster", name)
 	}
 	return nodes
 }
@@ -244,7 +236,7 @@ func TestLeaveIsReportedToOthers(t *testing.T) {
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			require.Equal(c, serf.StatusLeft, statuses(n)["c"])
 			require.Contains(c, n.handler.Calls(), leave("c"))
-		}, waitFor, tick, "%s never saw c leave", name)
+		}, testenv.WaitFor, testenv.Tick, "%s never saw c leave", name)
 	}
 	// The leave may come after a failure: when c is gone before its leave has reached
 	// a member, that member's probes fail first. What counts is that it ends as a
@@ -266,7 +258,7 @@ func TestCrashIsReportedAsFailed(t *testing.T) {
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			require.Equal(c, serf.StatusFailed, statuses(n)["c"])
 			require.Contains(c, n.handler.Calls(), failed("c"))
-		}, waitFor, tick, "%s never noticed that c crashed", name)
+		}, testenv.WaitFor, testenv.Tick, "%s never noticed that c crashed", name)
 		// A crash is no leave: c may come back.
 		require.NotContains(t, n.handler.Calls(), leave("c"), "%s took c's crash for a leave", name)
 	}
@@ -286,7 +278,7 @@ func TestFailedMemberIsReaped(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		require.NotContains(c, statuses(a), "c")
 		require.Equal(c, []call{join("b"), join("c"), failed("c"), failed("c")}, sortJoins(a.handler.Calls()))
-	}, waitFor, tick, "a never reaped c")
+	}, testenv.WaitFor, testenv.Tick, "a never reaped c")
 }
 
 // sortJoins orders the leading joins by name; they may arrive in either order.
@@ -320,7 +312,7 @@ func TestDuplicateNameLoses(t *testing.T) {
 	// shuts itself down and says so.
 	require.Eventually(t, func() bool {
 		return bytes.Contains(logs.Bytes(), []byte(`level=ERROR msg="serf shut down on its own`))
-	}, waitFor, tick, "the second b did not stop; logs:\n%s", &logs)
+	}, testenv.WaitFor, testenv.Tick, "the second b did not stop; logs:\n%s", &logs)
 
 	// The first "b" keeps its name and its address everywhere.
 	for _, name := range []string{"a", "c"} {
@@ -386,7 +378,7 @@ func TestHandlerErrorsAreLogged(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return bytes.Contains(logs.Bytes(),
 			[]byte(`level=ERROR msg="handler failed on join" node=a peer=b addr=b.rpc.invalid:8400 err="replicator is closed"`))
-	}, waitFor, tick, "a did not log its handler's error; logs:\n%s", &logs)
+	}, testenv.WaitFor, testenv.Tick, "a did not log its handler's error; logs:\n%s", &logs)
 }
 
 // syncBuffer is a bytes.Buffer that Serf's goroutines can write to while a test reads it.

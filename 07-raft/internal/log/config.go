@@ -32,9 +32,6 @@ type Config struct {
 		InitialOffset uint64
 	}
 
-	// Raft configures the consensus of a DistributedLog. NewLog ignores it.
-	Raft RaftConfig
-
 	// Logger receives the log's diagnostics: Debug lines when a segment is rolled or an
 	// index is rebuilt, a Warn line when a torn tail is cut. nil discards them.
 	Logger *slog.Logger

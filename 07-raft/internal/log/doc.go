@@ -82,24 +82,6 @@
 // Only one Log at a time may have a directory open: NewLog takes an exclusive lock on
 // the LOCK file, which the kernel releases if the process dies.
 //
-// # Replication with Raft
-//
-// A DistributedLog keeps the same log on every server of a cluster with Raft
-// (github.com/hashicorp/raft). Appends go to the leader, which writes each one as an
-// entry of Raft's own log and replicates it; once a majority has the entry on disk it
-// is committed, and every server appends the record to its copy of the log, the data
-// log, at the same offset. Reads are served by every server from its own copy.
-//
-//	Append ─▶ leader: Raft log (LogStore) ──replicate──▶ followers: Raft log
-//	                        │ committed                         │ committed
-//	                        ▼                                   ▼
-//	                   data log (fsm)                      data log (fsm)
-//
-// The Raft log is a Log too (LogStore: Raft index i at offset i); the current term and
-// vote live in a small bbolt file (StableStore); snapshots of the data log let Raft
-// drop old entries. Raft's connections between servers are TLS over a StreamLayer that
-// shares the server's port with gRPC.
-//
 // # Limits
 //
 // A segment holds at most 2^32 records (the relative offset is 32 bits), and a record's

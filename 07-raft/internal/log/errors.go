@@ -19,9 +19,7 @@ var (
 	// NewLog returns it when intact records follow a damaged frame, or a gap between
 	// segments; damage with nothing intact after it is a torn write, which is cut
 	// instead (see the package documentation). Read returns it for a frame damaged after
-	// the log was opened, and Scanner for a damaged stream. NewLogStore returns it for a
-	// first-index file that fails its checksum or points past the end of the log, and
-	// GetLog for an entry that does not decode.
+	// the log was opened, and Scanner for a damaged stream.
 	ErrCorrupt = errors.New("log: corrupt data")
 
 	// ErrInUse is returned by NewLog when another Log, in this process or another one,
@@ -35,13 +33,6 @@ var (
 	// ErrRecordTooLarge is returned by Append when the record would not fit even in an
 	// empty segment (Config.Segment.MaxStoreBytes). Nothing is written.
 	ErrRecordTooLarge = errors.New("log: record too large")
-
-	// ErrCatchingUp is returned by DistributedLog.Read while the server has not yet
-	// applied everything the cluster had committed when it started, or while it
-	// replaces its records with a snapshot from the leader. Its answer could be
-	// "not written yet" for a record that is, so it answers nothing. Retry in a moment,
-	// or read from another server.
-	ErrCatchingUp = errors.New("log: this server is catching up with the cluster and serves no reads yet")
 )
 
 // ErrOffsetOutOfRange is returned by Read when no record has the offset asked for: it is
@@ -64,20 +55,4 @@ func (e ErrOffsetOutOfRange) Error() string {
 	}
 	return fmt.Sprintf("log: offset %d is out of range: the log holds offsets %d to %d",
 		e.Offset, e.Lowest, e.Next-1)
-}
-
-// ErrNotLeader is returned by the DistributedLog calls that only the leader serves
-// (Append, Join, Leave) when this server is not the leader. LeaderAddr and LeaderID name
-// the leader this server knows of, to send the call to; both are empty when it knows
-// none (during an election). Find it with errors.As or errors.AsType.
-type ErrNotLeader struct {
-	LeaderAddr string // the leader's Raft address, which is also its RPC address
-	LeaderID   string
-}
-
-func (e ErrNotLeader) Error() string {
-	if e.LeaderID == "" {
-		return "log: this server is not the leader, and no leader is known"
-	}
-	return fmt.Sprintf("log: this server is not the leader; the leader is %s at %s", e.LeaderID, e.LeaderAddr)
 }

@@ -38,9 +38,7 @@ type Log struct {
 	dirUnsynced bool // segment files were created since the last Sync
 
 	// afterStep, when not nil, is called after each change to the files that
-	// TruncateFrom and restartAt make, with what was done: a test copies the directory
-	// there to see what a crash at that moment leaves. Only tests set it, before they
-	// use the log.
+	// TruncateFrom and RestartAt make, with what was done (see AfterEachStep).
 	afterStep func(done string)
 }
 
@@ -489,16 +487,16 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 	return nil
 }
 
-// restartAt removes every record and starts the log again, empty, at offset off, in the
+// RestartAt removes every record and starts the log again, empty, at offset off, in the
 // same directory (files that are not segments are left alone). It is Reset at an offset
-// of the caller's choice, with the segments removed in the opposite order, for the Raft
-// log store (see LogStore.restartAt): oldest first, with the directory synced after
-// each removal, so that a crash half-way leaves the newest segments, and the log still
-// ends where it did until its last segment is gone. The new segment is then created and
+// of the caller's choice, for a Raft log store that starts again after a snapshot (Raft
+// paper §7), with the segments removed in the opposite order: oldest first, with the
+// directory synced after each removal, so that a crash half-way leaves the newest
+// segments, and the log still ends where it did until its last segment is gone. The new segment is then created and
 // the directory synced. Waiters on Appended are woken; Readers created before fail with
-// ErrClosed. If restartAt fails the log is left closed, since what is on disk is then
+// ErrClosed. If RestartAt fails the log is left closed, since what is on disk is then
 // unknown; reopen it with NewLog.
-func (l *Log) restartAt(off uint64) error {
+func (l *Log) RestartAt(off uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -514,7 +512,7 @@ func (l *Log) restartAt(off uint64) error {
 	return nil
 }
 
-// restartAtLocked does the work of restartAt. The caller holds l.mu for writing; on
+// restartAtLocked does the work of RestartAt. The caller holds l.mu for writing; on
 // error it closes the log.
 func (l *Log) restartAtLocked(off uint64) error {
 	for len(l.segments) > 0 {
@@ -541,7 +539,7 @@ func (l *Log) restartAtLocked(off uint64) error {
 	return nil
 }
 
-// stepDone tells afterStep, if set, that a step of TruncateFrom or restartAt is done.
+// stepDone tells afterStep, if set, that a step of TruncateFrom or RestartAt is done.
 func (l *Log) stepDone(done string) {
 	if l.afterStep != nil {
 		l.afterStep(done)

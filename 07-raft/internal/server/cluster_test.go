@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	api "golog/api/v1"
+	"golog/internal/consensus"
 	"golog/internal/log"
 )
 
@@ -21,7 +22,7 @@ import (
 // refused with the leader's whereabouts.
 type followerLog struct {
 	StreamingLog
-	notLeader log.ErrNotLeader
+	notLeader consensus.ErrNotLeader
 }
 
 func (f followerLog) Append(*api.Record) (uint64, error) { return 0, f.notLeader }
@@ -30,7 +31,7 @@ func (f followerLog) Append(*api.Record) (uint64, error) { return 0, f.notLeader
 // its cluster yet: it serves no reads.
 type catchingUpLog struct{ StreamingLog }
 
-func (catchingUpLog) Read(uint64) (*api.Record, error) { return nil, log.ErrCatchingUp }
+func (catchingUpLog) Read(uint64) (*api.Record, error) { return nil, consensus.ErrCatchingUp }
 
 // fixedServers is a ServerLister with a fixed answer.
 type fixedServers struct {
@@ -70,11 +71,11 @@ func TestGetServersError(t *testing.T) {
 func TestProduceOnAFollowerNamesTheLeader(t *testing.T) {
 	tests := []struct {
 		name        string
-		notLeader   log.ErrNotLeader
+		notLeader   consensus.ErrNotLeader
 		wantMessage string
 	}{
-		{"leader known", log.ErrNotLeader{LeaderID: "a", LeaderAddr: "127.0.0.1:8400"}, "send writes to a at 127.0.0.1:8400"},
-		{"election in progress", log.ErrNotLeader{}, "no leader is known"},
+		{"leader known", consensus.ErrNotLeader{LeaderID: "a", LeaderAddr: "127.0.0.1:8400"}, "send writes to a at 127.0.0.1:8400"},
+		{"election in progress", consensus.ErrNotLeader{}, "no leader is known"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +96,7 @@ func TestProduceOnAFollowerNamesTheLeader(t *testing.T) {
 }
 
 func TestHTTPProduceOnAFollowerIsUnavailable(t *testing.T) {
-	notLeader := log.ErrNotLeader{LeaderID: "a", LeaderAddr: "127.0.0.1:8400"}
+	notLeader := consensus.ErrNotLeader{LeaderID: "a", LeaderAddr: "127.0.0.1:8400"}
 	srv := httptest.NewServer(NewHTTPServer(HTTPConfig{Log: followerLog{notLeader: notLeader}}))
 	t.Cleanup(srv.Close)
 
@@ -109,7 +110,7 @@ func TestHTTPProduceOnAFollowerIsUnavailable(t *testing.T) {
 }
 
 func TestHTTPProduceOnAFollowerSaysWhenToRetry(t *testing.T) {
-	srv := httptest.NewServer(NewHTTPServer(HTTPConfig{Log: followerLog{notLeader: log.ErrNotLeader{}}}))
+	srv := httptest.NewServer(NewHTTPServer(HTTPConfig{Log: followerLog{notLeader: consensus.ErrNotLeader{}}}))
 	t.Cleanup(srv.Close)
 
 	res, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"record": {"value": "AA"}}`))
@@ -144,6 +145,6 @@ func TestReadsWhileCatchingUpAreUnavailable(t *testing.T) {
 		require.Equal(t, "application/json", res.Header.Get("Content-Type"))
 		body, err := io.ReadAll(res.Body)
 		require.NoError(t, err)
-		require.JSONEq(t, `{"error":"`+log.ErrCatchingUp.Error()+`"}`, string(body))
+		require.JSONEq(t, `{"error":"`+consensus.ErrCatchingUp.Error()+`"}`, string(body))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	api "golog/api/v1"
+	"golog/internal/consensus"
 	"golog/internal/log"
 )
 
@@ -19,7 +20,7 @@ func toStatus(err error) error {
 	if e, ok := errors.AsType[log.ErrOffsetOutOfRange](err); ok {
 		return api.OffsetOutOfRange(e.Offset, e.Lowest, e.Next)
 	}
-	if e, ok := errors.AsType[log.ErrNotLeader](err); ok {
+	if e, ok := errors.AsType[consensus.ErrNotLeader](err); ok {
 		return api.NotLeader(e.LeaderID, e.LeaderAddr)
 	}
 	switch {
@@ -27,7 +28,7 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, log.ErrCorrupt):
 		return status.Error(codes.DataLoss, err.Error())
-	case errors.Is(err, log.ErrClosed), errors.Is(err, log.ErrCatchingUp):
+	case errors.Is(err, log.ErrClosed), errors.Is(err, consensus.ErrCatchingUp):
 		return status.Error(codes.Unavailable, err.Error())
 	default:
 		return status.Error(codes.Internal, err.Error())

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"golog/internal/consensus"
 	"golog/internal/log"
 )
 
@@ -30,8 +31,8 @@ const DefaultMaxBodyBytes = 1 << 20
 // record that Read returns.
 //
 // The server turns these errors into HTTP statuses: a log.ErrOffsetOutOfRange from Read
-// into 404, log.ErrRecordTooLarge from Append into 413, log.ErrClosed, log.ErrNotLeader
-// and log.ErrCatchingUp into 503. Any other error is a 500.
+// into 404, log.ErrRecordTooLarge from Append into 413, log.ErrClosed, consensus.ErrNotLeader
+// and consensus.ErrCatchingUp into 503. Any other error is a 500.
 type CommitLog interface {
 	Append(record *log.Record) (uint64, error)
 	Read(offset uint64) (*log.Record, error)
@@ -338,7 +339,7 @@ func fromLogError(err error) error {
 	if outOfRange, ok := errors.AsType[log.ErrOffsetOutOfRange](err); ok {
 		return &httpError{http.StatusNotFound, outOfRange.Error()}
 	}
-	if notLeader, ok := errors.AsType[log.ErrNotLeader](err); ok {
+	if notLeader, ok := errors.AsType[consensus.ErrNotLeader](err); ok {
 		// Only the leader appends. Say where it is; the client retries there.
 		return &httpError{http.StatusServiceUnavailable, notLeader.Error()}
 	}
@@ -347,7 +348,7 @@ func fromLogError(err error) error {
 		return &httpError{http.StatusRequestEntityTooLarge, err.Error()}
 	case errors.Is(err, log.ErrClosed):
 		return &httpError{http.StatusServiceUnavailable, "the log is closed; the server is probably stopping"}
-	case errors.Is(err, log.ErrCatchingUp):
+	case errors.Is(err, consensus.ErrCatchingUp):
 		return &httpError{http.StatusServiceUnavailable, err.Error()}
 	}
 	return err

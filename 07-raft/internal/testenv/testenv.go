@@ -1,5 +1,6 @@
 // Package testenv holds what every test package of this module shares: the -debug flag,
-// TestMain with a goroutine-leak check, a test logger and data directories.
+// TestMain with a goroutine-leak check, a test logger, data directories, and how long a
+// test waits for something to happen.
 //
 // Every package with tests has a main_test.go that goes through it:
 //
@@ -17,9 +18,44 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
+
+// How long a test waits for something to happen, and how often it looks meanwhile. Tests
+// never sleep to let something happen: they wait for an event, a channel or a condition,
+// and fail after WaitFor. WaitFor is generous, for -race on a busy machine; what the tests
+// wait for takes milliseconds.
+const (
+	WaitFor = 20 * time.Second
+	Tick    = 20 * time.Millisecond
+)
+
+// Eventually fails the test unless condition returns true within WaitFor, calling it every
+// Tick. msgAndArgs say what was awaited, as in require.Eventually.
+func Eventually(t testing.TB, condition func() bool, msgAndArgs ...any) {
+	t.Helper()
+	require.Eventually(t, condition, WaitFor, Tick, msgAndArgs...)
+}
+
+// Within calls f and fails the test if f returns an error or has not returned within
+// WaitFor. It is meant for cleanups that stop a server: a server whose stop waits for a
+// handler that never returns would otherwise hang the test until go test's own timeout
+// (10 minutes) and end it with a goroutine dump instead of a failure. f is left running
+// then, and the leak check of Main reports it.
+func Within(t testing.TB, what string, f func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, what)
+	case <-time.After(WaitFor):
+		t.Fatalf("%s has not returned after %s", what, WaitFor)
+	}
+}
 
 // debug is the -debug flag. It is registered once here, so that every test package of
 // the module accepts it, and `go test ./... -debug=true` works from the module root.
