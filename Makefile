@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker
+	run build cluster lab propagate browser-deps docker docker-test
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -188,6 +188,15 @@ docker: build ## build the image IMAGE (golog:dev) FROM scratch from bin/golog
 	chmod 1777 $(DOCKER_CONTEXT)/rootfs/tmp
 	cp bin/golog $(DOCKER_CONTEXT)/rootfs/usr/local/bin/golog
 	$(DOCKER) build --file $(CURDIR)/final/deploy/Dockerfile --tag $(IMAGE) $(DOCKER_CONTEXT)
+
+# docker-test skips, saying so, where there is no Docker engine; it takes about 30 s
+# once bin/golog is built (see final/deploy/docker-test.sh), and at most DEADLINE (180 s).
+docker-test: ## build the image, run the compose cluster, produce, consume, kill the leader, produce again
+	@if ! $(DOCKER) info >/dev/null 2>&1; then \
+		echo "docker-test: SKIP: no Docker engine here ($(DOCKER) info fails); nothing was tested"; \
+	else \
+		$(MAKE) --no-print-directory docker && IMAGE=$(IMAGE) final/deploy/docker-test.sh; \
+	fi
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3
