@@ -24,6 +24,7 @@ import (
 	"golog/internal/lab"
 	"golog/internal/server"
 	"golog/internal/storage"
+	"golog/internal/telemetry"
 )
 
 // Timeouts of the servers. ReadHeaderTimeout stops HTTP clients that open connections
@@ -179,7 +180,9 @@ type Agent struct {
 	grpcLn      net.Listener  // the gRPC connections on the RPC port
 	raftRelease chan struct{} // closed by Shutdown once Raft has stopped; see heldListener
 	dlog        *consensus.DistributedLog
-	peers       *peers // gRPC connections to the other servers
+	metrics     *telemetry.Metrics // see telemetry.go
+	apiLog      server.Log         // dlog as the gRPC and HTTP servers see it: counted by metrics
+	peers       *peers             // gRPC connections to the other servers
 	grpcServer  *server.GRPCServer
 	grpcServed  chan error // receives what grpcServer.Serve returned
 	httpServer  *http.Server
@@ -230,6 +233,7 @@ func New(config Config) (*Agent, error) {
 		a.setupLab,
 		a.serveMux,
 		a.openLog,
+		a.setupTelemetry,
 		a.recordEvents,
 		a.joinCluster,
 		a.watchLeadership,
@@ -445,7 +449,7 @@ func (a *Agent) awaitSoloElection() error {
 // serveGRPC serves the log over gRPC, on the gRPC side of the RPC port.
 func (a *Agent) serveGRPC() error {
 	srv, err := server.NewGRPCServer(server.GRPCConfig{
-		Log:        a.dlog,
+		Log:        a.apiLog,
 		TLS:        a.config.ServerTLSConfig,
 		Authorizer: a.acl,
 		Logger:     a.logger,
@@ -506,7 +510,7 @@ func (a *Agent) serveHTTP() error {
 	}
 	srv := &http.Server{
 		Handler: a.httpHandler(server.NewHTTPServer(server.HTTPConfig{
-			Log:          a.dlog,
+			Log:          a.apiLog,
 			Forward:      a.peers.forward,
 			MaxBodyBytes: a.config.MaxBodyBytes,
 			Logger:       a.logger,

@@ -16,6 +16,7 @@ import (
 	"golog/internal/console"
 	"golog/internal/discovery"
 	"golog/internal/lab"
+	"golog/internal/telemetry"
 )
 
 // registerTimeout bounds how long a server in lab mode tries to tell its supervisor
@@ -95,8 +96,8 @@ func (a *Agent) advertisedHTTPAddr() string {
 }
 
 // httpHandler returns the handler of the HTTP address: the console under /ui/ and
-// /api/ui/, lab mode under /api/lab/ if it is on, and api, the HTTP JSON API, for
-// everything else.
+// /api/ui/, the Prometheus metrics at /metrics, lab mode under /api/lab/ if it is on,
+// and api, the HTTP JSON API, for everything else.
 func (a *Agent) httpHandler(api http.Handler) http.Handler {
 	var labView console.Lab
 	if a.labMode != nil {
@@ -117,6 +118,7 @@ func (a *Agent) httpHandler(api http.Handler) http.Handler {
 	mux.Handle(console.PagePath, a.console)
 	mux.Handle(console.PagePath+"/", a.console)
 	mux.Handle("/api/ui/", a.console)
+	mux.Handle(telemetry.MetricsPath, a.metrics.Handler())
 	if a.labMode != nil {
 		mux.Handle(lab.PathPrefix, a.labMode)
 	}

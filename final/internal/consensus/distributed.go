@@ -470,3 +470,9 @@ func (d *DistributedLog) closeStores() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Segments returns the data log's segments as they are now, oldest first
+// (storage.Log.Segments): how many there are and their sizes, for the metrics.
+func (d *DistributedLog) Segments() []storage.SegmentFile {
+	return d.data.Segments()
+}
