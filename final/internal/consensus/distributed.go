@@ -109,7 +109,7 @@ func (d *DistributedLog) goBackground(f func()) {
 // open opens the stores, then starts raft. On error the caller closes what is open.
 func (d *DistributedLog) open(dataDir string) error {
 	c := d.config
-	hclogger := newHCLogger(d.logger)
+	hclogger := newHCLogger(d.logger).Named("raft") // its lines say logger=raft
 
 	if err := os.MkdirAll(filepath.Join(dataDir, raftDir), 0o755); err != nil {
 		return err

@@ -81,8 +81,9 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	a.logger.Log(context.Background(), toSlogLevel(level), msg, convertArgs(attrs)...)
 }
 
-// convertArgs turns hclog's key/value pairs into slog's: keys become strings and
-// hclog.Format values ({format, args...}) are formatted with fmt.Sprintf.
+// convertArgs turns hclog's key/value pairs into slog's: keys become strings,
+// hclog.Format values ({format, args...}) are formatted with fmt.Sprintf, and other
+// fmt.Stringers (but errors) become their String.
 func convertArgs(args []any) []any {
 	out := make([]any, 0, len(args))
 	for i := 0; i < len(args); i += 2 {
@@ -92,9 +93,18 @@ func convertArgs(args []any) []any {
 			break
 		}
 		val := args[i+1]
-		if f, ok := val.(hclog.Format); ok && len(f) > 0 {
-			format, _ := f[0].(string)
-			val = fmt.Sprintf(format, f[1:]...)
+		switch v := val.(type) {
+		case hclog.Format:
+			if len(v) > 0 {
+				format, _ := v[0].(string)
+				val = fmt.Sprintf(format, v[1:]...)
+			}
+		case error, slog.LogValuer:
+			// slog knows how to show these.
+		case fmt.Stringer:
+			// What hclog shows, and slog's text handler too; its JSON handler would
+			// marshal the value's exported fields instead (raft passes *Raft).
+			val = v.String()
 		}
 		out = append(out, key, val)
 	}

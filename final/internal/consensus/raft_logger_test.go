@@ -4,9 +4,12 @@ package consensus
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -57,3 +60,22 @@ func TestHCLogAdapterNilDiscards(t *testing.T) {
 	require.False(t, logger.IsError())
 	logger.Error("nowhere")
 }
+
+// In JSON, a value that raft passes as a fmt.Stringer (its *Raft, a Duration) shows as
+// its String, as in text; an error as its message.
+func TestHCLogAdapterJSONStringers(t *testing.T) {
+	var buf bytes.Buffer
+	logger := newHCLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	logger.Info("entering follower state", "follower", stringer{"Node at 127.0.0.1:1 [Follower]"},
+		"time", 1500*time.Millisecond, "error", errors.New("EOF"))
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), buf.String())
+	require.Equal(t, "Node at 127.0.0.1:1 [Follower]", rec["follower"])
+	require.Equal(t, "1.5s", rec["time"])
+	require.Equal(t, "EOF", rec["error"])
+}
+
+// stringer is a struct with a String method, as raft's *Raft is.
+type stringer struct{ s string }
+
+func (s stringer) String() string { return s.s }

@@ -146,8 +146,8 @@ func New(handler Handler, config Config) (*Membership, error) {
 	}
 	logger = logger.With("node", config.NodeName)
 	// Serf and memberlist log through a *log.Logger; this one hands each line to the
-	// slog handler as a Debug record.
-	libLogger := slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	// slog logger at the line's own level (see newLibLogger).
+	libLogger := newLibLogger(logger)
 
 	events := make(chan serf.Event, eventBufferSize)
 	sc := serf.DefaultConfig()
