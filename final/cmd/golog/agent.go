@@ -18,6 +18,7 @@ import (
 	"golog/internal/certs"
 	tlsconfig "golog/internal/config"
 	"golog/internal/consensus"
+	"golog/internal/telemetry"
 )
 
 const agentLong = `Run one server of a golog cluster: a commit log kept in --data-dir and replicated
@@ -206,9 +207,12 @@ func (s settings) agentConfig(logger *slog.Logger) (cfg agent.Config, cleanup fu
 		SnapshotThreshold: s.SnapshotThreshold,
 		SnapshotInterval:  s.SnapshotInterval,
 		RemoveFailedAfter: s.RemoveFailedAfter,
-		Logger:            logger,
-		Lab:               s.Lab,
-		LabSupervisor:     s.LabSupervisor,
+		Tracing: telemetry.TracingConfig{
+			Endpoint: s.TraceEndpoint, Insecure: s.TraceInsecure, CAFile: s.TraceCAFile,
+		},
+		Logger:        logger,
+		Lab:           s.Lab,
+		LabSupervisor: s.LabSupervisor,
 	}, cleanup, nil
 }
 

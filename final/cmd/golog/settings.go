@@ -68,6 +68,10 @@ type settings struct {
 	LogLevel  string
 	LogFormat string
 
+	TraceEndpoint string
+	TraceInsecure bool
+	TraceCAFile   string
+
 	Lab           bool
 	LabSupervisor string
 }
@@ -189,6 +193,14 @@ func (s *settings) register(fs *pflag.FlagSet) {
 
 	fs.Var(newChoice(&s.LogLevel, logLevels...), "log-level", "lowest level logged, to stderr")
 	fs.Var(newChoice(&s.LogFormat, logFormats...), "log-format", "text (key=value) or json, one record a line")
+
+	fs.StringVar(&s.TraceEndpoint, "trace-endpoint", s.TraceEndpoint,
+		"`host:port` of an OpenTelemetry collector (OTLP over gRPC, port 4317 by convention) to send a span "+
+			"of every gRPC call to (default none: no tracing)")
+	fs.BoolVar(&s.TraceInsecure, "trace-insecure", s.TraceInsecure,
+		"send the spans to --trace-endpoint in plaintext, for a collector on this machine (default false: TLS)")
+	fs.StringVar(&s.TraceCAFile, "trace-ca-file", s.TraceCAFile,
+		"`file` of the CA certificate the collector's certificate must be signed by (default: the system's CAs)")
 
 	fs.BoolVar(&s.Lab, "lab", s.Lab,
 		"lab mode, for teaching on one machine: the cluster console may stop, kill and cut off servers. "+
@@ -361,6 +373,12 @@ func (s *settings) validate() error {
 	}
 	if _, err := (storage.Config{Segment: s.segments()}).WithDefaults(); err != nil {
 		errs = append(errs, fmt.Errorf("--segment-max-index-bytes: %w", err))
+	}
+	if s.TraceInsecure && s.TraceCAFile != "" {
+		errs = append(errs, errors.New("--trace-insecure and --trace-ca-file contradict each other"))
+	}
+	if (s.TraceInsecure || s.TraceCAFile != "") && s.TraceEndpoint == "" {
+		errs = append(errs, errors.New("--trace-insecure and --trace-ca-file need --trace-endpoint"))
 	}
 	if s.LabSupervisor != "" && !s.Lab {
 		errs = append(errs, errors.New("--lab-supervisor needs --lab"))

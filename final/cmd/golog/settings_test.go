@@ -24,6 +24,7 @@ import (
 	"golog/internal/certs"
 	"golog/internal/consensus"
 	"golog/internal/storage"
+	"golog/internal/telemetry"
 	"golog/internal/testenv"
 )
 
@@ -82,6 +83,7 @@ type configView struct {
 	SnapshotInterval  time.Duration
 	LogLevel          slog.Level // the lowest level the logger logs
 	LogJSON           bool       // whether it writes JSON
+	Tracing           telemetry.TracingConfig
 	Lab               bool
 	LabSupervisor     string
 }
@@ -141,6 +143,7 @@ func viewOf(t *testing.T, cfg agent.Config, logged *bytes.Buffer, sets []certSet
 		PeerCAs:           poolName(cfg.PeerTLSConfig.RootCAs),
 		PeerServerName:    cfg.PeerTLSConfig.ServerName,
 		PeerNames:         cfg.PeerNames,
+		Tracing:           cfg.Tracing,
 		ACLModel:          read(cfg.ACLModelFile),
 		ACLPolicy:         read(cfg.ACLPolicyFile),
 		Segment:           cfg.Segment,
@@ -308,6 +311,12 @@ func TestAgentSettings(t *testing.T) {
 			want: func(v *configView) { v.LogLevel = slog.LevelDebug }},
 		{name: "log-format", settings: []setting{{"log-format", "json"}},
 			want: func(v *configView) { v.LogJSON = true }},
+		{name: "trace-endpoint", settings: []setting{{"trace-endpoint", "otel:4317"}},
+			want: func(v *configView) { v.Tracing.Endpoint = "otel:4317" }},
+		{name: "trace-insecure", settings: []setting{{"trace-endpoint", "localhost:4317"}, {"trace-insecure", "true"}},
+			want: func(v *configView) { v.Tracing.Endpoint, v.Tracing.Insecure = "localhost:4317", true }},
+		{name: "trace-ca-file", settings: []setting{{"trace-endpoint", "otel:4317"}, {"trace-ca-file", "/etc/otel/ca.pem"}},
+			want: func(v *configView) { v.Tracing.Endpoint, v.Tracing.CAFile = "otel:4317", "/etc/otel/ca.pem" }},
 		{name: "lab", settings: []setting{{"lab", "true"}},
 			want: func(v *configView) { v.Lab = true }},
 		{name: "lab-supervisor", settings: []setting{{"lab", "true"}, {"lab-supervisor", "127.0.0.1:4000"}},
@@ -481,6 +490,10 @@ func TestAgentBadSettings(t *testing.T) {
 			wantError: []string{`--http-addr "10.0.0.5:4001"`, "loopback"}},
 		{name: "lab supervisor without lab mode", args: []string{"--lab-supervisor=127.0.0.1:4000"},
 			wantError: []string{"--lab-supervisor needs --lab"}},
+		{name: "insecure tracing with a CA", args: []string{"--trace-endpoint=otel:4317", "--trace-insecure", "--trace-ca-file=ca.pem"},
+			wantError: []string{"--trace-insecure and --trace-ca-file contradict"}},
+		{name: "tracing options without an endpoint", env: map[string]string{"GOLOG_TRACE_INSECURE": "true"},
+			wantError: []string{"need --trace-endpoint"}},
 		{name: "no node name", args: []string{"--node-name="}, wantError: []string{"--node-name is required"}},
 		{name: "no data directory", yaml: "data-dir: ''\n", wantError: []string{"--data-dir is required"}},
 		{name: "no peer names", args: []string{"--peer-names=,"}, wantError: []string{"--peer-names needs"}},

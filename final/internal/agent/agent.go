@@ -132,6 +132,10 @@ type Config struct {
 	// see there why it is long. Tests shorten it.
 	RemoveFailedAfter time.Duration
 
+	// Tracing, if its Endpoint is set, sends a span of every gRPC call this server
+	// serves or makes to an OpenTelemetry collector (package telemetry). Off by default.
+	Tracing telemetry.TracingConfig
+
 	// Logger receives the logs of every part of the agent, with the key node. Nil
 	// discards them.
 	Logger *slog.Logger
@@ -181,6 +185,7 @@ type Agent struct {
 	raftRelease chan struct{} // closed by Shutdown once Raft has stopped; see heldListener
 	dlog        *consensus.DistributedLog
 	metrics     *telemetry.Metrics // see telemetry.go
+	tracing     *telemetry.Tracing // nil unless Config.Tracing has an endpoint
 	apiLog      server.Log         // dlog as the gRPC and HTTP servers see it: counted by metrics
 	peers       *peers             // gRPC connections to the other servers
 	grpcServer  *server.GRPCServer
@@ -453,7 +458,7 @@ func (a *Agent) serveGRPC() error {
 		TLS:        a.config.ServerTLSConfig,
 		Authorizer: a.acl,
 		Logger:     a.logger,
-	})
+	}, a.grpcServerOptions()...)
 	if err != nil {
 		return err
 	}
@@ -644,6 +649,7 @@ func (a *Agent) Shutdown() error {
 		if a.peers != nil {
 			errs = append(errs, a.peers.close())
 		}
+		errs = append(errs, a.stopTracing())
 		a.stopRecording()
 		if a.dlog != nil {
 			errs = append(errs, a.dlog.Close())

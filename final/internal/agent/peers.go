@@ -21,7 +21,8 @@ import (
 // address, opened on first use; gRPC reconnects it when it breaks. Safe for concurrent
 // use.
 type peers struct {
-	tls *tls.Config // the client side, with the server certificate; ServerName set per peer
+	tls  *tls.Config       // the client side, with the server certificate; ServerName set per peer
+	opts []grpc.DialOption // more options of each connection (tracing); set before the first
 
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn // guarded by mu
@@ -48,7 +49,8 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	config := p.tls.Clone()
 	config.ServerName = host
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(config)))
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(config))}, p.opts...)
+	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to peer %s: %w", addr, err)
 	}
