@@ -57,6 +57,7 @@ func main() {
 		cli.NewConsumeCommand(&clientOptions),
 		cli.NewServersCommand(&clientOptions),
 		cli.NewStatusCommand(&clientOptions),
+		cli.NewHealthCommand(&clientOptions),
 	)
 	code := execute(ctx, root, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
