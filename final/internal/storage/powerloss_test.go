@@ -3,6 +3,8 @@ package storage_test
 import (
 	"fmt"
 	"maps"
+	"os"
+	"strconv"
 	"math/rand/v2"
 	"testing"
 
@@ -27,10 +29,16 @@ import (
 //     can be read.
 //
 // Each seed is a subtest: go test -run 'TestPowerLoss/seed=17' replays one.
+// GOLOG_POWERLOSS_RUNS=5000 runs more seeds than the 300 of a normal run.
 func TestPowerLoss(t *testing.T) {
 	runs := 300
 	if testing.Short() {
 		runs = 40
+	}
+	if s := os.Getenv("GOLOG_POWERLOSS_RUNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "GOLOG_POWERLOSS_RUNS")
+		runs = n
 	}
 	for seed := range uint64(runs) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
