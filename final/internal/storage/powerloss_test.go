@@ -3,9 +3,9 @@ package storage_test
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"strconv"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
