@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps
+	run build cluster lab propagate browser-deps docker docker-test
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -173,6 +173,30 @@ run: ## build and start the most complete server (./run.sh)
 # cfssl's command needs cgo (sqlite3), but the CFSSL packages golog imports do not.
 build: ## build final's golog command as a static binary, bin/golog
 	cd final && CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/bin/golog ./cmd/golog
+
+# The image: FROM scratch, from bin/golog and a build context holding only what the
+# Dockerfile copies (see final/deploy/Dockerfile), so nothing is pulled from a registry.
+IMAGE ?= golog:dev
+DOCKER ?= docker
+DOCKER_CONTEXT := $(CURDIR)/bin/docker-context
+
+docker: build ## build the image IMAGE (golog:dev) FROM scratch from bin/golog
+	rm -rf $(DOCKER_CONTEXT)
+	mkdir -p $(DOCKER_CONTEXT)/rootfs/usr/local/bin $(DOCKER_CONTEXT)/rootfs/tmp \
+		$(DOCKER_CONTEXT)/home/data $(DOCKER_CONTEXT)/home/.certs
+	chmod 0755 $(DOCKER_CONTEXT)/home $(DOCKER_CONTEXT)/home/data $(DOCKER_CONTEXT)/home/.certs
+	chmod 1777 $(DOCKER_CONTEXT)/rootfs/tmp
+	cp bin/golog $(DOCKER_CONTEXT)/rootfs/usr/local/bin/golog
+	$(DOCKER) build --file $(CURDIR)/final/deploy/Dockerfile --tag $(IMAGE) $(DOCKER_CONTEXT)
+
+# docker-test skips, saying so, where there is no Docker engine; it takes about 30 s
+# once bin/golog is built (see final/deploy/docker-test.sh), and at most DEADLINE (180 s).
+docker-test: ## build the image, run the compose cluster, produce, consume, kill the leader, produce again
+	@if ! $(DOCKER) info >/dev/null 2>&1; then \
+		echo "docker-test: SKIP: no Docker engine here ($(DOCKER) info fails); nothing was tested"; \
+	else \
+		$(MAKE) --no-print-directory docker && IMAGE=$(IMAGE) final/deploy/docker-test.sh; \
+	fi
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +30,7 @@ func newCertsInitCommand() *cobra.Command {
 		dir   string
 		hosts []string
 		force bool
+		keep  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init [flags]",
@@ -43,7 +46,9 @@ does with the cfssl command, from the same CFSSL configurations (built in):
     nobody-client.pem, nobody-client-key.pem CN "nobody": may do nothing
 
 with each one's certificate request beside it (NAME.csr). Keys are readable by their
-owner only. Existing files are left alone unless --force is given.
+owner only. Existing files are left alone unless --force is given. With --keep-existing,
+a directory that holds every file already is used as it is (a container that makes its
+certificates on its first start, and finds them on the next).
 
 Give --host every name and address clients and servers dial, such as this machine's
 address, or a name all servers share (clients that balance over the servers check every
@@ -56,9 +61,16 @@ Exit status: 0 when the files are written, 1 for bad flags, 7 if they cannot be 
   golog certs init --dir /etc/golog --host golog.internal --host 10.0.0.5`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if force && keep {
+				return usageError{errors.New("--force and --keep-existing contradict each other")}
+			}
 			bundles, err := certs.Generate(splitList(hosts)...)
 			if err != nil {
 				return err
+			}
+			if keep && allExist(dir, bundles) {
+				fmt.Fprintf(cmd.OutOrStdout(), "kept the certificates in %s\n", dir)
+				return nil
 			}
 			paths, err := certs.Write(dir, bundles, force)
 			if errors.Is(err, fs.ErrExist) {
@@ -80,5 +92,20 @@ Exit status: 0 when the files are written, 1 for bad flags, 7 if they cannot be 
 	fs.StringSliceVar(&hosts, "host", nil,
 		"a DNS `name` or IP address the server certificate is also valid for; repeat or comma-separate")
 	fs.BoolVar(&force, "force", false, "replace existing files (a new CA: certificates of the old one stop working)")
+	fs.BoolVar(&keep, "keep-existing", false,
+		"if every file exists already, keep them all and succeed (some of them only: still an error)")
 	return cmd
+}
+
+// allExist says whether dir holds every file of bundles. Their contents are not
+// checked: the servers check them when they load them.
+func allExist(dir string, bundles []certs.Bundle) bool {
+	for _, b := range bundles {
+		for name := range b.Files() {
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -92,11 +92,37 @@ func TestCertsInit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, caBefore, caAfter, "left alone")
 
+	stdout.Reset()
+	code = execute(t.Context(), newRootCommand(), []string{"certs", "init", "--dir", dir, "--keep-existing"}, &stdout, &stderr)
+	require.Equal(t, exitOK, code, "every file is there: --keep-existing keeps them; stderr: %s", stderr.String())
+	require.Equal(t, "kept the certificates in "+dir+"\n", stdout.String())
+	caAfter, err = os.ReadFile(filepath.Join(dir, "ca.pem"))
+	require.NoError(t, err)
+	require.Equal(t, caBefore, caAfter, "kept")
+
 	code = execute(t.Context(), newRootCommand(), []string{"certs", "init", "--dir", dir, "--force"}, &stdout, &stderr)
 	require.Equal(t, exitOK, code, stderr.String())
 	caAfter, err = os.ReadFile(filepath.Join(dir, "ca.pem"))
 	require.NoError(t, err)
 	require.NotEqual(t, caBefore, caAfter, "a new CA with --force")
+}
+
+// TestCertsInitKeepExistingPartial shows that --keep-existing keeps only a complete set:
+// a directory with some of the files is refused and left as it was.
+func TestCertsInitKeepExistingPartial(t *testing.T) {
+	dir := testenv.TempDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("not a CA"), 0o644))
+	var stdout, stderr bytes.Buffer
+	code := execute(t.Context(), newRootCommand(), []string{"certs", "init", "--dir", dir, "--keep-existing"}, &stdout, &stderr)
+	require.Equal(t, exitFailed, code)
+	require.Contains(t, stderr.String(), "ca.pem")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "nothing written beside the file that was there")
+
+	code = execute(t.Context(), newRootCommand(), []string{"certs", "init", "--dir", dir, "--keep-existing", "--force"}, &stdout, &stderr)
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr.String(), "contradict")
 }
 
 // handshake connects to ln with clientTLS and returns the Common Name of the client
