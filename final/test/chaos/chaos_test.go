@@ -88,6 +88,7 @@ func chaosRun(t *testing.T, image string, servers int, seed uint64, faults int) 
 			if rng.IntN(len(faultKinds)+1) == 0 {
 				counts["rolling restart"]++
 				rec.Note("fault: rolling restart")
+				fmt.Printf("chaos: %v rolling restart\n", time.Duration(rec.Now()).Round(time.Millisecond))
 				if err := c.rollingRestart(rec.Note); err != nil {
 					t.Fatal(err)
 				}
@@ -141,7 +142,9 @@ func (c *cluster) healAndWait(rec *history.Recorder, kind string) {
 			rec.Note("%s refused its damaged files; emptied its data directory", nd)
 			fmt.Printf("chaos: %s refused to start on its damaged files:\n%s", nd, refused)
 			c.wipe(nd)
-			c.mustDocker("start", nd.container)
+			if err := c.start(nd); err != nil {
+				c.t.Fatal(err)
+			}
 			c.waitReady(nd, 2*time.Minute)
 		}
 	}
@@ -161,7 +164,7 @@ func (c *cluster) waitReadyOrExit(nd *node, timeout time.Duration) string {
 		return err
 	})
 	if err != nil {
-		c.t.Fatalf("%s neither ready nor stopped after %v: %v\n%s", nd, timeout, err, c.logsTail(nd))
+		c.t.Fatalf("%s neither ready nor stopped after %v: %v\n%s", nd, timeout, err, c.keepLogs())
 	}
 	return exited
 }

@@ -50,7 +50,7 @@ type node struct {
 	ip        string
 	container string
 	dataDir   string
-	join      string // the gossip address it joins through; "" for the first server
+	join      []string // the gossip addresses it joins through; none for the first start of the first server
 
 	// What the test has done to it, so that healing undoes it.
 	down     bool // killed or stopped
@@ -128,7 +128,7 @@ func newCluster(t *testing.T, image string, n int, rng *rand.Rand) *cluster {
 		}
 		nd.container = c.prefix + "-" + nd.name
 		if i > 0 {
-			nd.join = c.nodes[0].bindAddr()
+			nd.join = []string{c.nodes[0].bindAddr()}
 		}
 		c.mkdirForImage(nd.dataDir)
 		c.nodes = append(c.nodes, nd)
@@ -141,6 +141,18 @@ func newCluster(t *testing.T, image string, n int, rng *rand.Rand) *cluster {
 		}
 	}
 	c.waitHealthy(2 * time.Minute)
+	// From now on every server, the first included, joins through all the others when
+	// it starts again, as in a real deployment: a server that left gracefully (a
+	// restart) is removed from the Raft configuration and must join again to be added
+	// back.
+	for _, nd := range c.nodes {
+		nd.join = nil
+		for _, other := range c.nodes {
+			if other != nd {
+				nd.join = append(nd.join, other.bindAddr())
+			}
+		}
+	}
 	return c
 }
 
@@ -216,11 +228,22 @@ func (c *cluster) run(nd *node) {
 		"-e", "GOLOG_SNAPSHOT_INTERVAL=2s",
 		"-e", "GOLOG_LOG_LEVEL=" + cmpOr(os.Getenv("GOLOG_CHAOS_LOG_LEVEL"), "info"),
 	}
-	if nd.join != "" {
-		args = append(args, "-e", "GOLOG_JOIN="+nd.join)
+	if len(nd.join) > 0 {
+		args = append(args, "-e", "GOLOG_JOIN="+strings.Join(nd.join, ","))
 	}
 	args = append(args, c.image)
 	c.mustDocker(args...)
+}
+
+// start starts nd again with its data: a new container (with the current join list)
+// on the same data directory and address.
+func (c *cluster) start(nd *node) error {
+	if _, err := docker("rm", "-f", nd.container); err != nil {
+		return err
+	}
+	c.run(nd)
+	nd.down = false
+	return nil
 }
 
 // destroy removes every container and the network of the run.
@@ -271,8 +294,24 @@ func (c *cluster) waitReady(nd *node, timeout time.Duration) {
 		_, err := c.readyz(ctx, nd)
 		return err
 	}); err != nil {
-		c.t.Fatalf("%s not ready after %v: %v\n%s", nd, timeout, err, c.logsTail(nd))
+		c.t.Fatalf("%s not ready after %v: %v\n%s", nd, timeout, err, c.keepLogs())
 	}
+}
+
+// keepLogs saves every container's log for a failure report and says where, with the
+// end of each.
+func (c *cluster) keepLogs() string {
+	var b strings.Builder
+	for _, nd := range c.nodes {
+		b.WriteString(c.logsTail(nd))
+	}
+	dir := filepath.Join(cmpOr(os.Getenv("GOLOG_CHAOS_OUT"), os.TempDir()), c.prefix)
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		if err := c.saveLogs(dir); err == nil {
+			fmt.Fprintf(&b, "the servers' whole logs are in %s\n", dir)
+		}
+	}
+	return b.String()
 }
 
 // poll calls try every 200ms until it succeeds or timeout passes, and returns its last
@@ -341,11 +380,7 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 		return converged(status, len(c.nodes))
 	})
 	if err != nil {
-		var logs strings.Builder
-		for _, nd := range c.nodes {
-			logs.WriteString(c.logsTail(nd))
-		}
-		c.t.Fatalf("the cluster did not heal within %v: %v\n%s", timeout, err, logs.String())
+		c.t.Fatalf("the cluster did not heal within %v: %v\n%s", timeout, err, c.keepLogs())
 	}
 }
 

@@ -24,7 +24,7 @@ var faultKinds = []faultKind{
 	{"isolate leader", func(c *cluster, rng *rand.Rand) (string, error) { return c.isolate(c.target(rng, true)) }},
 	{"isolate follower (2/1 split)", func(c *cluster, rng *rand.Rand) (string, error) { return c.isolate(c.target(rng, false)) }},
 	{"restart leader", func(c *cluster, rng *rand.Rand) (string, error) { return c.restart(c.target(rng, true)) }},
-	{"damage a follower's newest files", func(c *cluster, rng *rand.Rand) (string, error) { return c.damage(c.joiner(rng), rng) }},
+	{"damage a follower's newest files", func(c *cluster, rng *rand.Rand) (string, error) { return c.damage(c.target(rng, false), rng) }},
 }
 
 // target returns the leader, or a follower chosen with rng; any server if there is no
@@ -41,20 +41,6 @@ func (c *cluster) target(rng *rand.Rand, leader bool) *node {
 		}
 	}
 	return others[rng.IntN(len(others))]
-}
-
-// joiner returns a follower that joined the cluster through another server, chosen
-// with rng: one whose data directory may be emptied, since it starts again by joining.
-// (The first server, emptied, would start a new cluster of its own.)
-func (c *cluster) joiner(rng *rand.Rand) *node {
-	l := c.leader()
-	var joiners []*node
-	for _, nd := range c.nodes {
-		if nd != l && nd.join != "" {
-			joiners = append(joiners, nd)
-		}
-	}
-	return joiners[rng.IntN(len(joiners))]
 }
 
 // kill sends SIGKILL to nd's process: no shutdown, no flush. Its data stays.
@@ -85,9 +71,7 @@ func (c *cluster) restart(nd *node) (string, error) {
 	if _, err := docker("stop", "--time", "20", nd.container); err != nil {
 		return "restart " + nd.name, err
 	}
-	nd.down = false
-	_, err := docker("start", nd.container)
-	return "restart " + nd.name, err
+	return "restart " + nd.name, c.start(nd)
 }
 
 // damage kills nd and then damages the newest segment of its data log: flips bytes in
@@ -187,10 +171,9 @@ func (c *cluster) heal() ([]string, error) {
 			did = append(did, "resume "+nd.name)
 		}
 		if nd.down {
-			if _, err := docker("start", nd.container); err != nil {
+			if err := c.start(nd); err != nil {
 				return did, err
 			}
-			nd.down = false
 			did = append(did, "start "+nd.name)
 		}
 	}
