@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker docker-test
+	run build cluster lab propagate browser-deps docker docker-test chaos fuzz
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -197,6 +197,37 @@ docker-test: ## build the image, run the compose cluster, produce, consume, kill
 	else \
 		$(MAKE) --no-print-directory docker && IMAGE=$(IMAGE) final/deploy/docker-test.sh; \
 	fi
+
+# The chaos suite (final/test/chaos): a cluster of containers from IMAGE under faults
+# from a printed seed, then the history checks. CHAOS_RUNS schedules of CHAOS_FAULTS
+# faults on three servers and CHAOS_RUNS5 on five; CHAOS_SEED replays one schedule.
+# It skips, saying so, where there is no Docker engine.
+CHAOS_RUNS ?= 2
+CHAOS_RUNS5 ?= 1
+CHAOS_FAULTS ?= 8
+CHAOS_SEED ?=
+chaos: ## prove the guarantees under faults: a Docker cluster, seeded faults, linearizability and loss checks
+	@if ! $(DOCKER) info >/dev/null 2>&1; then \
+		echo "chaos: SKIP: needs Docker ($(DOCKER) info fails); nothing was tested"; \
+	else \
+		$(MAKE) --no-print-directory docker && \
+		cd final && GOLOG_CHAOS=1 GOLOG_IMAGE=$(IMAGE) GOLOG_CHAOS_FAULTS=$(CHAOS_FAULTS) GOLOG_CHAOS_SEED=$(CHAOS_SEED) \
+			GOLOG_CHAOS_RUNS=$(CHAOS_RUNS) go test -count=1 -v -timeout 40m -run 'TestChaos3$$' ./test/chaos/ && \
+		GOLOG_CHAOS=1 GOLOG_IMAGE=$(IMAGE) GOLOG_CHAOS_FAULTS=$(CHAOS_FAULTS) GOLOG_CHAOS_SEED=$(CHAOS_SEED) \
+			GOLOG_CHAOS_RUNS=$(CHAOS_RUNS5) go test -count=1 -v -timeout 40m -run 'TestChaos5$$' ./test/chaos/; \
+	fi
+
+# The fuzz targets of final, each for FUZZTIME (their committed corpora, under each
+# package's testdata/fuzz, run with every `go test` too). About 2 min in all.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := internal/storage:FuzzOpen internal/storage:FuzzOpenDir internal/storage:FuzzScanner \
+	internal/storage:FuzzDecodeRecord internal/consensus:FuzzDecodeAppend internal/consensus:FuzzRestore \
+	internal/server:FuzzHTTP
+fuzz: ## run each of final's fuzz targets for FUZZTIME (10s)
+	@cd final && for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
+	done
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3

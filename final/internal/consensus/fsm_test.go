@@ -23,7 +23,7 @@ func testSegments() storage.SegmentConfig {
 }
 
 // openData opens the data log in dir, closed when the test ends.
-func openData(t *testing.T, dir string) *storage.Log {
+func openData(t testing.TB, dir string) *storage.Log {
 	t.Helper()
 	l, err := storage.NewLog(dir, storage.Config{Segment: testSegments(), Logger: testenv.Logger(t)})
 	require.NoError(t, err)
@@ -32,7 +32,7 @@ func openData(t *testing.T, dir string) *storage.Log {
 }
 
 // newTestFSM returns an fsm on the data log in dir (a new one if dir is "").
-func newTestFSM(t *testing.T, dir string) *fsm {
+func newTestFSM(t testing.TB, dir string) *fsm {
 	t.Helper()
 	if dir == "" {
 		dir = testenv.TempDir(t)
@@ -41,7 +41,7 @@ func newTestFSM(t *testing.T, dir string) *fsm {
 }
 
 // appendEntry returns the Raft entry at index that appends one batch of values.
-func appendEntry(t *testing.T, index uint64, producer string, seq uint64, values ...string) *raft.Log {
+func appendEntry(t testing.TB, index uint64, producer string, seq uint64, values ...string) *raft.Log {
 	t.Helper()
 	b := batch{producer: producer, sequence: seq}
 	for _, v := range values {
@@ -53,7 +53,7 @@ func appendEntry(t *testing.T, index uint64, producer string, seq uint64, values
 }
 
 // applyOne applies entry and returns its only batch's result.
-func applyOne(t *testing.T, f *fsm, entry *raft.Log) appendResult {
+func applyOne(t testing.TB, f *fsm, entry *raft.Log) appendResult {
 	t.Helper()
 	resp := f.Apply(entry)
 	results, ok := resp.([]appendResult)

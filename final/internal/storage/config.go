@@ -16,6 +16,10 @@ const (
 type Config struct {
 	Segment SegmentConfig
 
+	// Disk flushes files and directories to stable storage. nil means the operating
+	// system's (fsync); tests put a simulated power loss here.
+	Disk Disk
+
 	// Logger receives the log's diagnostics: Debug lines when a segment is rolled or an
 	// index is rebuilt, a Warn line when a torn tail is cut. nil discards them.
 	Logger *slog.Logger
@@ -67,6 +71,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	entries := min(c.Segment.MaxIndexBytes/entryWidth, maxEntriesPerSegment)
 	c.Segment.MaxIndexBytes = entries * entryWidth
+	if c.Disk == nil {
+		c.Disk = osDisk{}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -121,13 +121,13 @@ func openSealedIndex(path string, n uint64) (*index, error) {
 // flush writes the index to stable storage: the mapping (msync), then the file
 // (fsync). Only sealing needs it (see checkSealed): an active segment's index is rebuilt
 // from its store on open.
-func (i *index) flush() error {
+func (i *index) flush(disk Disk) error {
 	if i.mmap != nil {
 		if err := unix.Msync(i.mmap, unix.MS_SYNC); err != nil {
 			return fmt.Errorf("msync: %w", err)
 		}
 	}
-	return i.file.Sync()
+	return disk.SyncFile(i.file)
 }
 
 // mapFile maps the whole file, read-write and shared: writes to the mapping are writes

@@ -94,7 +94,7 @@ func (l *Log) load() (err error) {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := newSegment(l.dir, l.config.Segment.InitialOffset, l.config.maxEntries())
+		s, err := newSegment(l.dir, l.config.Segment.InitialOffset, l.config.maxEntries(), l.config.Disk)
 		if err != nil {
 			return fmt.Errorf("create segment %d: %w", l.config.Segment.InitialOffset, err)
 		}
@@ -154,7 +154,7 @@ func (l *Log) load() (err error) {
 		if i == last {
 			capacity = l.config.maxEntries()
 		}
-		s, repair, err := openSegment(l.dir, base, stores[i], scans[i], capacity)
+		s, repair, err := openSegment(l.dir, base, stores[i], scans[i], capacity, l.config.Disk)
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func (l *Log) load() (err error) {
 			"segment", base, "bytes", scans[last+1+i].fileSize)
 	}
 	if last < len(bases)-1 {
-		return syncDir(l.dir)
+		return l.config.Disk.SyncDir(l.dir)
 	}
 	return nil
 }
@@ -283,7 +283,7 @@ func (l *Log) roll() (*segment, error) {
 	if err := old.seal(); err != nil {
 		return nil, fmt.Errorf("seal segment %d: %w", old.base, err)
 	}
-	s, err := newSegment(l.dir, old.next(), l.config.maxEntries())
+	s, err := newSegment(l.dir, old.next(), l.config.maxEntries(), l.config.Disk)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", old.next(), err)
 	}
@@ -426,7 +426,7 @@ func (l *Log) Truncate(lowest uint64) error {
 	}
 	l.segments = slices.Delete(l.segments, 0, removed)
 	l.config.Logger.Debug("truncated: removed old segments", "segments", removed, "lowest", l.segments[0].base)
-	if serr := syncDir(l.dir); serr != nil {
+	if serr := l.config.Disk.SyncDir(l.dir); serr != nil {
 		return errors.Join(err, fmt.Errorf("truncate: %w", serr))
 	}
 	l.dirUnsynced = false
@@ -471,6 +471,7 @@ func (l *Log) TruncateFrom(off uint64) error {
 // from the store and room for a full segment's records. The caller holds l.mu for
 // writing; on error it closes the log.
 func (l *Log) truncateFromLocked(i int, off uint64) error {
+	removed := len(l.segments) > i+1
 	for len(l.segments) > i+1 {
 		s := l.segments[len(l.segments)-1]
 		if err := s.remove(); err != nil {
@@ -478,6 +479,14 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 		}
 		l.segments = l.segments[:len(l.segments)-1]
 		l.stepDone(fmt.Sprintf("removed segment %d", s.base))
+	}
+	// The removals must be on disk before the cut is: a power loss that kept the cut
+	// but lost the removals would leave segments that no longer follow on from the cut
+	// one, and NewLog would refuse the log.
+	if removed {
+		if err := l.config.Disk.SyncDir(l.dir); err != nil {
+			return err
+		}
 	}
 	s := l.segments[i] // s.base <= off < s.next()
 	pos, err := s.index.entry(off - s.base)
@@ -487,7 +496,7 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 	if s.pins > 0 && pos < s.pinnedSize {
 		return fmt.Errorf("segment %d: offset %d is in the part of the segment a Pin holds", s.base, off)
 	}
-	if err := s.store.cut(pos); err != nil {
+	if err := s.store.cut(pos, l.config.Disk); err != nil {
 		return fmt.Errorf("cut segment %d: %w", s.base, err)
 	}
 	l.stepDone(fmt.Sprintf("cut segment %d at offset %d", s.base, off))
@@ -508,14 +517,14 @@ func (l *Log) truncateFromLocked(i int, off uint64) error {
 	if err != nil {
 		return errors.Join(err, st.close())
 	}
-	reopened, _, err := openSegment(l.dir, s.base, st, scanned, l.config.maxEntries())
+	reopened, _, err := openSegment(l.dir, s.base, st, scanned, l.config.maxEntries(), l.config.Disk)
 	if err != nil {
 		return errors.Join(err, st.close())
 	}
 	// The same segment, with its files open again: a Pin on it still counts.
 	s.store, s.index, s.unsynced = reopened.store, reopened.index, false
 	l.segments = append(l.segments, s)
-	if err := syncDir(l.dir); err != nil {
+	if err := l.config.Disk.SyncDir(l.dir); err != nil {
 		return err
 	}
 	l.dirUnsynced = false
@@ -556,17 +565,17 @@ func (l *Log) restartAtLocked(off uint64) error {
 			return fmt.Errorf("remove segment %d: %w", s.base, err)
 		}
 		l.segments = l.segments[1:]
-		if err := syncDir(l.dir); err != nil {
+		if err := l.config.Disk.SyncDir(l.dir); err != nil {
 			return err
 		}
 		l.stepDone(fmt.Sprintf("removed segment %d", s.base))
 	}
-	s, err := newSegment(l.dir, off, l.config.maxEntries())
+	s, err := newSegment(l.dir, off, l.config.maxEntries(), l.config.Disk)
 	if err != nil {
 		return fmt.Errorf("create segment %d: %w", off, err)
 	}
 	l.segments = []*segment{s}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.config.Disk.SyncDir(l.dir); err != nil {
 		return err
 	}
 	l.dirUnsynced = false
@@ -652,7 +661,7 @@ func (l *Log) Sync() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if l.dirUnsynced {
-		if err := syncDir(l.dir); err != nil {
+		if err := l.config.Disk.SyncDir(l.dir); err != nil {
 			return fmt.Errorf("sync log %s: %w", l.dir, err)
 		}
 		l.dirUnsynced = false
@@ -690,7 +699,7 @@ func (l *Log) Close() error {
 func (l *Log) closeLocked() error {
 	var errs []error
 	if l.dirUnsynced {
-		errs = append(errs, syncDir(l.dir))
+		errs = append(errs, l.config.Disk.SyncDir(l.dir))
 	}
 	for _, s := range l.segments { // each segment flushes itself if it needs to
 		errs = append(errs, s.close())
@@ -749,9 +758,9 @@ func (l *Log) Reset() error {
 	if err == nil {
 		base := l.config.Segment.InitialOffset
 		var s *segment
-		if s, err = newSegment(l.dir, base, l.config.maxEntries()); err == nil {
+		if s, err = newSegment(l.dir, base, l.config.maxEntries(), l.config.Disk); err == nil {
 			l.segments = []*segment{s}
-			err = syncDir(l.dir) // the removals and the new segment
+			err = l.config.Disk.SyncDir(l.dir) // the removals and the new segment
 		}
 	}
 	if err != nil {

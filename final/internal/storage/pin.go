@@ -182,21 +182,21 @@ func (l *Log) replaceLocked(files []SegmentFile, paths []string) error {
 		l.segments = l.segments[:len(l.segments)-1]
 	}
 	for i, f := range files {
-		if err := placeFile(paths[i], filepath.Join(l.dir, f.Name()), f.Size); err != nil {
+		if err := placeFile(paths[i], filepath.Join(l.dir, f.Name()), f.Size, l.config.Disk); err != nil {
 			return fmt.Errorf("segment %d: %w", f.Base, err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.config.Disk.SyncDir(l.dir); err != nil {
 		return err
 	}
 	l.dirUnsynced = false
 	if len(files) == 0 {
-		s, err := newSegment(l.dir, l.config.Segment.InitialOffset, l.config.maxEntries())
+		s, err := newSegment(l.dir, l.config.Segment.InitialOffset, l.config.maxEntries(), l.config.Disk)
 		if err != nil {
 			return err
 		}
 		l.segments = []*segment{s}
-		return syncDir(l.dir)
+		return l.config.Disk.SyncDir(l.dir)
 	}
 	return l.load()
 }
@@ -204,7 +204,7 @@ func (l *Log) replaceLocked(files []SegmentFile, paths []string) error {
 // placeFile makes dst a file holding the first size bytes of src: a hard link when src
 // has exactly that size, a copy (flushed to disk) otherwise or when src is on another
 // file system.
-func placeFile(src, dst string, size uint64) error {
+func placeFile(src, dst string, size uint64, disk Disk) error {
 	info, err := os.Stat(src)
 	if err != nil {
 		return err
@@ -228,7 +228,7 @@ func placeFile(src, dst string, size uint64) error {
 	}
 	_, err = io.Copy(out, io.NewSectionReader(in, 0, int64(size)))
 	if err == nil {
-		err = out.Sync()
+		err = disk.SyncFile(out)
 	}
 	return errors.Join(err, out.Close())
 }

@@ -46,6 +46,7 @@ type segment struct {
 	base  uint64
 	store *store
 	index *index
+	disk  Disk // flushes the files (Config.Disk)
 
 	// unsynced is set by append and cleared once the segment is flushed (by Log.Sync or
 	// close). The Log's mu and syncMu guard it (see Log).
@@ -62,7 +63,7 @@ type segment struct {
 // newSegment creates the files of an empty segment at base, with room in its index for
 // capacity entries. The caller syncs the directory, so that the new files stay after a
 // power loss.
-func newSegment(dir string, base, capacity uint64) (*segment, error) {
+func newSegment(dir string, base, capacity uint64, disk Disk) (*segment, error) {
 	st, err := createStore(filepath.Join(dir, segmentName(base, storeSuffix)))
 	if err != nil {
 		return nil, err
@@ -71,17 +72,17 @@ func newSegment(dir string, base, capacity uint64) (*segment, error) {
 	if err != nil {
 		return nil, errors.Join(err, st.close())
 	}
-	return &segment{dir: dir, base: base, store: st, index: idx}, nil
+	return &segment{dir: dir, base: base, store: st, index: idx, disk: disk}, nil
 }
 
 // openSegment opens the segment at base from its store, which scan has read: the torn
 // tail scan found, if any, is cut, and the index is rebuilt from the store's frames.
 // capacity is the room to leave in the index; old segments get none beyond their records.
 // It returns what it repaired, for the caller to log.
-func openSegment(dir string, base uint64, st *store, scanned scanResult, capacity uint64) (*segment, segmentRepair, error) {
+func openSegment(dir string, base uint64, st *store, scanned scanResult, capacity uint64, disk Disk) (*segment, segmentRepair, error) {
 	repair := segmentRepair{cutBytes: scanned.fileSize - scanned.end}
 	if repair.cutBytes > 0 {
-		if err := st.cut(scanned.end); err != nil {
+		if err := st.cut(scanned.end, disk); err != nil {
 			return nil, repair, fmt.Errorf("cut torn tail of %s: %w", st.file.Name(), err)
 		}
 	}
@@ -92,14 +93,14 @@ func openSegment(dir string, base uint64, st *store, scanned scanResult, capacit
 			return nil, repair, fmt.Errorf("open index of segment %d: %w", base, err)
 		}
 		repair.index.fileSize = int64(scanned.sealed * entryWidth)
-		return &segment{dir: dir, base: base, store: st, index: idx}, repair, nil
+		return &segment{dir: dir, base: base, store: st, index: idx, disk: disk}, repair, nil
 	}
 	idx, indexRepair, err := openIndex(filepath.Join(dir, segmentName(base, indexSuffix)), scanned.positions, capacity)
 	if err != nil {
 		return nil, repair, fmt.Errorf("open index of segment %d: %w", base, err)
 	}
 	repair.index = indexRepair
-	return &segment{dir: dir, base: base, store: st, index: idx}, repair, nil
+	return &segment{dir: dir, base: base, store: st, index: idx, disk: disk}, repair, nil
 }
 
 // A segmentRepair tells what openSegment changed.
@@ -158,7 +159,7 @@ func (s *segment) read(off uint64) ([]byte, error) {
 // file holds on disk never matters. Flushing it (msync, then fsync) would double the
 // cost of every Sync and buy nothing.
 func (s *segment) sync() error {
-	return s.store.sync()
+	return s.disk.SyncFile(s.store.file)
 }
 
 // seal is called when the segment stops being the active one, before the next one is
@@ -167,14 +168,14 @@ func (s *segment) sync() error {
 // after a crash its files can be checked rather than scanned (see checkSealed). That
 // costs two fsyncs per segment, when rolling.
 func (s *segment) seal() error {
-	if err := s.store.sync(); err != nil {
+	if err := s.sync(); err != nil {
 		return err
 	}
 	s.unsynced = false
 	if err := s.index.trim(); err != nil {
 		return err
 	}
-	return s.index.flush()
+	return s.index.flush(s.disk)
 }
 
 // close flushes the segment's store if it has unsynced appends, and closes its files;

@@ -231,12 +231,12 @@ func (s *store) intactFrameAfter(pos, size uint64, scratch []byte) (bool, error)
 }
 
 // cut shrinks the file to end, removing a torn tail, and makes that durable.
-func (s *store) cut(end uint64) error {
+func (s *store) cut(end uint64, disk Disk) error {
 	if err := s.file.Truncate(int64(end)); err != nil {
 		return err
 	}
 	s.size = end
-	return s.file.Sync()
+	return disk.SyncFile(s.file)
 }
 
 // append writes payload as a new frame at the end of the store and returns the frame's
@@ -282,11 +282,6 @@ func (s *store) read(pos, end uint64) ([]byte, error) {
 		return nil, fmt.Errorf("frame at byte %d: damaged: %w", pos, ErrCorrupt)
 	}
 	return payload, nil
-}
-
-// sync flushes the store file to stable storage (fsync).
-func (s *store) sync() error {
-	return s.file.Sync()
 }
 
 // close closes the file. It does not flush: the caller syncs first if it needs to.

@@ -1,0 +1,9 @@
+package history_test
+
+import (
+	"testing"
+
+	"golog/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
