@@ -18,10 +18,12 @@ func ConsumeStream(ctx context.Context, c *client.Client, consistency client.Con
 		_, err := readBack(ctx, func(ctx context.Context, from uint64) iter.Seq2[client.Record, error] {
 			return func(yield func(client.Record, error) bool) {
 				for rec, err := range c.Follow(ctx, from, consistency) {
+					if err == nil {
+						w.counted(1)
+					}
 					if !yield(rec, err) {
 						return
 					}
-					w.counted(1)
 				}
 			}
 		}, &Checker{Nonce: s.Nonce, Size: s.Size}, want)
