@@ -9,6 +9,9 @@ import (
 
 // A Result is what a run measured. Its JSON form is what `golog bench --json` prints.
 type Result struct {
+	// Case is the label the caller gave the run (Settings.Label), to group runs of the
+	// same case in a Table.
+	Case string `json:"case,omitempty"`
 	// Workload names the run, such as "produce/stream".
 	Workload string `json:"workload"`
 	// Clients, Window, Batch and Size are the run's settings (Window for streams,
@@ -59,7 +62,7 @@ func summarize(samples []time.Duration) Latency {
 
 // newResult fills in the rates of a run of records values of size bytes in elapsed.
 func newResult(workload string, s Settings, records int64, elapsed time.Duration, samples []time.Duration) Result {
-	r := Result{Workload: workload, Clients: s.Clients, Size: s.Size, Records: records, Seconds: elapsed.Seconds(),
+	r := Result{Case: s.Label, Workload: workload, Clients: s.Clients, Size: s.Size, Records: records, Seconds: elapsed.Seconds(),
 		Latency: summarize(samples)}
 	if r.Seconds > 0 {
 		r.RecordsPerSecond = float64(records) / r.Seconds

@@ -32,6 +32,8 @@ type Settings struct {
 	// timed phase runs.
 	Progress         io.Writer
 	ProgressInterval time.Duration
+	// Label names the run's case in its Result.
+	Label string
 	// Nonce tells this run's records from others'; 0 means a random one.
 	Nonce uint64
 }

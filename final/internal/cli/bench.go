@@ -29,13 +29,15 @@ func NewBenchCommand(opts *ClientOptions) *cobra.Command {
     golog bench produce --mode stream --count 100000    records/s, MB/s, latency
     golog bench consume --mode stream --count 1000000   read from a follower
     golog bench probe --dir .data                       fsync latency, loopback
+    golog bench table < results.json                    median and range per --label
 
 Every run checks what the cluster answered: a produce run reads every acknowledged
 record back (at its offset, with its bytes, each client's records in order); a consume
 run writes the records it reads first and checks each one it reads. A run whose check
 fails exits with 7.`,
 	}
-	cmd.AddCommand(newBenchProduceCommand(opts), newBenchConsumeCommand(opts), newBenchProbeCommand())
+	cmd.AddCommand(newBenchProduceCommand(opts), newBenchConsumeCommand(opts), newBenchProbeCommand(),
+		newBenchTableCommand())
 	return cmd
 }
 
@@ -53,6 +55,7 @@ func (f *benchFlags) add(fs *pflag.FlagSet, count int64) {
 	fs.IntVar(&f.settings.Clients, "clients", 1, "clients working at once (calls in flight, or streams)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&f.progress, "progress", true, "print a progress line a second on the standard error")
+	fs.StringVar(&f.settings.Label, "label", "", "the run's case, for golog bench table (JSON \"case\")")
 }
 
 // run runs the workload with the flags' settings and prints its result.
@@ -253,5 +256,31 @@ on; the probe writes a scratch file there (--write-bytes) and removes it.`,
 	fs.IntVar(&s.RoundTrips, "round-trips", 10000, "loopback round trips to time")
 	fs.Int64Var(&s.StreamBytes, "stream-bytes", 1<<30, "bytes sent over loopback for its bandwidth")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// newBenchTableCommand returns `golog bench table`.
+func newBenchTableCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "table",
+		Short: "Sum up --json results: the median and range of each case",
+		Long: `Read the results of golog bench produce and consume --json runs on the standard input,
+group them by their --label (their workload when they have none), in the order each
+first appears, and print a Markdown table: for each case the number of runs and the
+median (lowest–highest) of records/s, MB/s and the p50 and p99 latencies.`,
+		Example: `  for i in 1 2 3; do golog bench produce --json --label unary; done | golog bench table`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			results, err := bench.ReadResults(cmd.InOrStdin())
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			if len(results) == 0 {
+				return usageErrorf("no results on the standard input")
+			}
+			return bench.WriteTable(cmd.OutOrStdout(), bench.Table(results))
+		},
+	}
+	cmd.SilenceUsage = true
 	return cmd
 }
