@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -235,13 +234,9 @@ on; the probe writes a scratch file there (--write-bytes) and removes it.`,
 			if info, err := os.Stat(s.Dir); err != nil || !info.IsDir() {
 				return usageErrorf("--dir %q is not a directory", s.Dir)
 			}
-			start := time.Now()
 			r, err := bench.Probe(cmd.Context(), s)
 			if err != nil {
 				return err
-			}
-			if !asJSON {
-				fmt.Fprintf(cmd.ErrOrStderr(), "bench: probed in %.1f s\n", time.Since(start).Seconds())
 			}
 			return printResult(cmd.OutOrStdout(), asJSON, r)
 		},
