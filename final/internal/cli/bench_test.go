@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"golog/client"
 	"golog/internal/agent"
 	"golog/internal/bench"
 	"golog/internal/cli"
@@ -85,4 +87,43 @@ func TestBench(t *testing.T) {
 func runBench(t *testing.T, args ...string) result {
 	t.Helper()
 	return run(t, cli.NewBenchCommand, "", args...)
+}
+
+// BenchmarkCluster runs golog bench's workloads in this process against a cluster of
+// three servers with Raft's default timing, so that a CPU or memory profile covers the
+// servers and the client at once:
+//
+//	go test -run '^$' -bench Cluster -benchtime 20000x -cpuprofile cpu.out ./internal/cli/
+//
+// Each iteration is a record. It reports what golog bench reports.
+func BenchmarkCluster(b *testing.B) {
+	workloads := []struct {
+		name string
+		run  func(ctx context.Context, c *client.Client, s bench.Settings) (bench.Result, error)
+		s    bench.Settings
+	}{
+		{"produce-stream", bench.ProduceStream, bench.Settings{Window: client.MaxWindow}},
+		{"produce-unary-16", bench.ProduceUnary, bench.Settings{Clients: 16}},
+		{"consume-stream", func(ctx context.Context, c *client.Client, s bench.Settings) (bench.Result, error) {
+			return bench.ConsumeStream(ctx, c, client.Linearizable, s)
+		}, bench.Settings{}},
+	}
+	for _, w := range workloads {
+		b.Run(w.name, func(b *testing.B) {
+			c := newCluster(b, 3, func(cfg *agent.Config) { cfg.RaftTune = nil })
+			cl, err := client.New(b.Context(), client.Config{Addrs: []string{c.nodes[0].rpcAddr},
+				TLS: c.tlsConfig(c.certs.RootClientCertFile, c.certs.RootClientKeyFile, false)})
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, cl.Close()) })
+			s := w.s
+			s.Size, s.Count = 100, int64(b.N)
+			b.ResetTimer()
+			r, err := w.run(b.Context(), cl, s)
+			b.StopTimer()
+			require.NoError(b, err)
+			b.ReportMetric(r.RecordsPerSecond, "records/s")
+			b.ReportMetric(r.Latency.P50, "p50-µs")
+			b.ReportMetric(r.Latency.P99, "p99-µs")
+		})
+	}
 }

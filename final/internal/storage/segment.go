@@ -134,6 +134,20 @@ func (s *segment) append(payload []byte) (uint64, error) {
 	return off, nil
 }
 
+// appendFrames writes frames, whole frames that start at the given positions within
+// it, with one write, and indexes each. The caller has checked that they fit.
+func (s *segment) appendFrames(frames []byte, starts []uint64) error {
+	pos, err := s.store.appendFrames(frames)
+	if err != nil {
+		return err
+	}
+	for _, start := range starts {
+		s.index.append(pos + start)
+	}
+	s.unsynced = true
+	return nil
+}
+
 // read returns the payload of the record at off, which must be in the segment.
 func (s *segment) read(off uint64) ([]byte, error) {
 	n := off - s.base

@@ -263,6 +263,18 @@ func (s *store) append(payload []byte) (pos uint64, err error) {
 	return pos, nil
 }
 
+// appendFrames writes frames, one or more whole frames, at the end of the store with
+// one write call, and returns the position of the first. Like append, it cuts off a
+// partial write on error.
+func (s *store) appendFrames(frames []byte) (pos uint64, err error) {
+	if _, err := s.file.WriteAt(frames, int64(s.size)); err != nil {
+		return 0, errors.Join(err, s.file.Truncate(int64(s.size)))
+	}
+	pos = s.size
+	s.size += uint64(len(frames))
+	return pos, nil
+}
+
 // read reads the frame that occupies bytes [pos, end) of the file, checks it, and
 // returns its payload. The caller owns the payload.
 func (s *store) read(pos, end uint64) ([]byte, error) {
