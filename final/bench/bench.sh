@@ -13,6 +13,11 @@
 #   BENCH_DIR            where the servers' data and the results go [a new temporary
 #                        directory, removed at the end unless BENCH_KEEP=1]
 #   BENCH_OUT            also write the report (the Markdown below) to this file
+#   BENCH_GOLOG          a golog binary to measure instead of building this tree's (to
+#                        compare two versions: run them in turn, with BENCH_TAG and
+#                        BENCH_RESULTS, then golog bench table < the results)
+#   BENCH_TAG            put before each case's label, such as "before: "
+#   BENCH_RESULTS        also append each run's JSON result to this file
 #
 # The servers listen on 127.0.0.1, on free ports picked at run time.
 set -euo pipefail
@@ -31,8 +36,12 @@ mkdir -p "$work"
 golog=$work/golog
 log() { echo "bench: $*" >&2; }
 
-log "building golog"
-CGO_ENABLED=0 go build -trimpath -o "$golog" ./cmd/golog
+if [[ -n ${BENCH_GOLOG:-} ]]; then
+	cp "$BENCH_GOLOG" "$golog"
+else
+	log "building golog"
+	CGO_ENABLED=0 go build -trimpath -o "$golog" ./cmd/golog
+fi
 "$golog" certs init --dir "$work/certs" >/dev/null
 client=(--ca "$work/certs/ca.pem" --cert "$work/certs/root-client.pem" --key "$work/certs/root-client-key.pem")
 
@@ -145,7 +154,7 @@ for run in $(seq "$runs"); do
 		label=${c%%|*}
 		log "run $run/$runs: $label"
 		# shellcheck disable=SC2086 # the case's arguments are words
-		"$golog" bench ${c#*|} --label "$label" --json --progress=false --addr "$addrs" "${client[@]}" \
+		"$golog" bench ${c#*|} --label "${BENCH_TAG:-}$label" --json --progress=false --addr "$addrs" "${client[@]}" \
 			--timeout 30s >>"$results"
 	done
 done
@@ -165,4 +174,5 @@ done
 cat "$work/table.md"
 cat "$work/table.md" >>"$report"
 if [[ -n ${BENCH_OUT:-} ]]; then cp "$report" "$BENCH_OUT"; fi
+if [[ -n ${BENCH_RESULTS:-} ]]; then cat "$results" >>"$BENCH_RESULTS"; fi
 stop_cluster

@@ -103,6 +103,7 @@ func BenchmarkCluster(b *testing.B) {
 		s    bench.Settings
 	}{
 		{"produce-stream", bench.ProduceStream, bench.Settings{Window: client.MaxWindow}},
+		{"produce-stream-8", bench.ProduceStream, bench.Settings{Window: client.MaxWindow, Clients: 8}},
 		{"produce-unary-16", bench.ProduceUnary, bench.Settings{Clients: 16}},
 		{"consume-stream", func(ctx context.Context, c *client.Client, s bench.Settings) (bench.Result, error) {
 			return bench.ConsumeStream(ctx, c, client.Linearizable, s)
