@@ -129,3 +129,44 @@ func (l *Log) undoBatch(first uint64, err error) error {
 	}
 	return err
 }
+
+// ReadBatch returns records from offset off on, in order, at consecutive offsets: at
+// least the one at off and at most maxRecords, all from the segment that holds off,
+// read from its store with one read call of at most about maxBytes (more when the
+// record at off alone is larger). A reader going through the log reads it this way
+// at a fraction of the cost of one Read per record. The caller owns the records.
+//
+// Its errors are Read's, for the record at off: ErrOffsetOutOfRange when the log does
+// not hold it, an error wrapping ErrCorrupt for a damaged record (one among the others
+// too), ErrClosed after Close.
+func (l *Log) ReadBatch(off uint64, maxRecords int, maxBytes uint64) ([]*Record, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	lowest, next := l.bounds()
+	if off < lowest || off >= next {
+		return nil, ErrOffsetOutOfRange{Offset: off, Lowest: lowest, Next: next}
+	}
+	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].next() > off })
+	s := l.segments[i]
+	payloads, err := s.readRun(off, uint64(max(maxRecords, 1)), maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read from offset %d in segment %d: %w", off, s.base, err)
+	}
+	records := make([]*Record, len(payloads))
+	for j, p := range payloads {
+		at := off + uint64(j)
+		r, err := unmarshalRecord(p)
+		if err != nil {
+			return nil, fmt.Errorf("read offset %d in segment %d: %w: %w", at, s.base, ErrCorrupt, err)
+		}
+		if r.Offset != at {
+			return nil, fmt.Errorf("read offset %d in segment %d: the record there has offset %d: %w",
+				at, s.base, r.Offset, ErrCorrupt)
+		}
+		records[j] = r
+	}
+	return records, nil
+}

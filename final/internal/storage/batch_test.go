@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -107,4 +108,65 @@ func TestAppendBatchClosed(t *testing.T) {
 	require.NoError(t, l.Close())
 	_, err = l.AppendBatch([]*storage.Record{{Value: value(0)}})
 	require.ErrorIs(t, err, storage.ErrClosed)
+}
+
+// TestReadBatch reads a log of several segments in batches and checks them against
+// Read, the limits, and the errors.
+func TestReadBatch(t *testing.T) {
+	dir := testenv.TempDir(t)
+	l := openLog(t, dir, config(200, 0, 5))
+	appendRecords(t, l, 0, 40) // a few records a segment
+
+	var got []*storage.Record
+	for off := l.LowestOffset(); off < l.NextOffset(); {
+		batch, err := l.ReadBatch(off, 3, 1<<20)
+		require.NoError(t, err)
+		require.NotEmpty(t, batch)
+		require.LessOrEqual(t, len(batch), 3)
+		got = append(got, batch...)
+		off += uint64(len(batch))
+	}
+	require.Len(t, got, 40)
+	for i, r := range got {
+		want, err := l.Read(uint64(5 + i))
+		require.NoError(t, err)
+		require.Equal(t, want.Value, r.Value)
+		require.Equal(t, want.Offset, r.Offset)
+	}
+
+	all, err := l.ReadBatch(5, 1000, 1<<20)
+	require.NoError(t, err)
+	require.Less(t, len(all), 40, "a batch stops at the end of its segment")
+	one, err := l.ReadBatch(5, 1000, 1)
+	require.NoError(t, err)
+	require.Len(t, one, 1, "the first record whatever maxBytes says")
+
+	_, err = l.ReadBatch(45, 10, 1<<20)
+	var oor storage.ErrOffsetOutOfRange
+	require.ErrorAs(t, err, &oor)
+	require.Equal(t, uint64(45), oor.Next)
+	_, err = l.ReadBatch(4, 10, 1<<20)
+	require.ErrorAs(t, err, &oor)
+}
+
+// TestReadBatchDamage flips a byte of the second record's frame: a batch that holds
+// it fails with ErrCorrupt, and one that starts before it does not hand out the
+// first record alone as if nothing were wrong.
+func TestReadBatchDamage(t *testing.T) {
+	dir := testenv.TempDir(t)
+	l := openLog(t, dir, config(0, 0, 0))
+	appendRecords(t, l, 0, 3)
+	require.NoError(t, l.Sync())
+	path := segmentFile(dir, 0, ".store")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	frame := len(b) / 3
+	b[frame+frame/2] ^= 0xff
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+
+	_, err = l.ReadBatch(0, 3, 1<<20)
+	require.ErrorIs(t, err, storage.ErrCorrupt)
+	r, err := l.ReadBatch(0, 1, 1<<20)
+	require.NoError(t, err, "the first record alone is intact")
+	require.Equal(t, value(0), r[0].Value)
 }

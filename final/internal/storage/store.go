@@ -282,18 +282,28 @@ func (s *store) read(pos, end uint64) ([]byte, error) {
 		return nil, fmt.Errorf("frame at byte %d: bounds [%d, %d) outside the store's %d bytes: %w",
 			pos, pos, end, s.size, ErrCorrupt)
 	}
-	frame := make([]byte, end-pos)
-	if _, err := s.file.ReadAt(frame, int64(pos)); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("frame at byte %d: store file is shorter than %d bytes: %w", pos, end, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("frame at byte %d: %w", pos, err)
+	frame, err := s.readRange(pos, end)
+	if err != nil {
+		return nil, err
 	}
 	payload, ok := decodeFrame(frame)
 	if !ok {
 		return nil, fmt.Errorf("frame at byte %d: damaged: %w", pos, ErrCorrupt)
 	}
 	return payload, nil
+}
+
+// readRange reads bytes [pos, end) of the store file, which the caller has checked are
+// within the store's size.
+func (s *store) readRange(pos, end uint64) ([]byte, error) {
+	b := make([]byte, end-pos)
+	if _, err := s.file.ReadAt(b, int64(pos)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("frame at byte %d: store file is shorter than %d bytes: %w", pos, end, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("frame at byte %d: %w", pos, err)
+	}
+	return b, nil
 }
 
 // sync flushes the store file to stable storage (fsync).
