@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker docker-test chaos fuzz
+	run build cluster lab propagate browser-deps docker docker-test chaos fuzz bench
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -231,6 +231,11 @@ fuzz: ## run each of final's fuzz targets for FUZZTIME (10s)
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3
+
+# make bench is not part of make test or CI: it takes about ten minutes. Its settings are
+# environment variables (BENCH_RUNS, BENCH_SECONDS, ...): see final/bench/bench.sh.
+bench: ## measure final on this machine: a local 3-server cluster, the probe, then the table
+	bash final/bench/bench.sh
 
 lab: ## build and start a local cluster of three servers in lab mode (./run.sh --nodes 3 --lab)
 	./run.sh --nodes 3 --lab

@@ -4,6 +4,7 @@
 //	golog certs init   make a CA, the server certificate and client certificates
 //	golog produce      append records; golog consume reads them (--follow tails)
 //	golog servers      the servers and the leader; golog status, each one's progress
+//	golog bench        measure a cluster (produce, consume) or this machine (probe)
 //	golog completion   a shell completion script
 //
 // A first server on this machine, on the default ports (HTTP 127.0.0.1:4001, gRPC and
@@ -58,6 +59,7 @@ func main() {
 		cli.NewServersCommand(&clientOptions),
 		cli.NewStatusCommand(&clientOptions),
 		cli.NewHealthCommand(&clientOptions),
+		cli.NewBenchCommand(&clientOptions),
 	)
 	code := execute(ctx, root, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -66,7 +66,7 @@ type node struct {
 // run time, mutual TLS and the module's ACL. Those still running when the test ends
 // are shut down.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	certs testenv.CertFiles
 	nodes []*node
 }
@@ -74,7 +74,7 @@ type cluster struct {
 // newCluster starts n servers, server-0 bootstrapping and the others joining it, with
 // configure applied last to each Config; it returns once they all list each other and
 // a leader.
-func newCluster(t *testing.T, n int, configure func(*agent.Config)) *cluster {
+func newCluster(t testing.TB, n int, configure func(*agent.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, certs: testenv.Certs(t)}
 	label := fmt.Sprintf("%s/%d", t.Name(), os.Getpid())

@@ -168,7 +168,15 @@ func (d *DistributedLog) open(dataDir string) error {
 	})
 	// NewRaft restores the newest snapshot into the fsm before it returns.
 	start := time.Now()
-	if d.raft, err = raft.NewRaft(rc, d.fsm, d.logStore, d.stable, d.snapshots, d.transport); err != nil {
+	// Raft reads each entry back soon after storing it: the leader to send it to the
+	// followers, a follower to apply it. The cache answers those reads from memory
+	// instead of the disk (it holds an entry only once StoreLogs has made it durable,
+	// and forgets everything on DeleteRange).
+	logs, err := raft.NewLogCache(raftLogCacheEntries, d.logStore)
+	if err != nil {
+		return errors.Join(err, d.transport.Close())
+	}
+	if d.raft, err = raft.NewRaft(rc, d.fsm, logs, d.stable, d.snapshots, d.transport); err != nil {
 		return errors.Join(err, d.transport.Close())
 	}
 	d.logger.Debug("raft started", "after", time.Since(start).Round(time.Millisecond),

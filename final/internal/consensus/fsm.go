@@ -208,10 +208,13 @@ func (f *fsm) write(index uint64, records []*storage.Record) error {
 		if err := f.data.TruncateFrom(next); err != nil { // a partial entry, or nothing
 			return err
 		}
-		for _, r := range records {
-			if _, err := f.data.Append(r); err != nil {
-				return err
-			}
+		// One write for the entry's records, not one per record.
+		first, err := f.data.AppendBatch(records)
+		if err != nil {
+			return err
+		}
+		if first != next {
+			return fmt.Errorf("the records of raft entry %d went to offset %d, not %d", index, first, next)
 		}
 	}
 	f.next.Store(next + uint64(len(records)))

@@ -237,19 +237,22 @@ func (s *LogStore) StoreLogs(entries []*raft.Log) error {
 			"(a conflicting suffix must be removed with DeleteRange first)", start, next)
 	}
 
+	records := make([]*storage.Record, len(entries))
 	for i, entry := range entries {
 		if entry.Index != start+uint64(i) {
-			return errors.Join(
-				fmt.Errorf("raft log store: entries not in sequence: index %d follows %d", entry.Index, start+uint64(i)-1),
-				s.undo(start))
+			return fmt.Errorf("raft log store: entries not in sequence: index %d follows %d", entry.Index, start+uint64(i)-1)
 		}
-		off, err := s.log.Append(&storage.Record{Value: encodeLogEntry(entry)})
-		if err != nil {
-			return errors.Join(fmt.Errorf("raft log store: store index %d: %w", entry.Index, err), s.undo(start))
-		}
-		if off != entry.Index { // cannot happen while the checks above hold
-			return errors.Join(fmt.Errorf("raft log store: index %d was stored at offset %d", entry.Index, off), s.undo(start))
-		}
+		records[i] = &storage.Record{Value: encodeLogEntry(entry)}
+	}
+	// One write for all the entries (AppendBatch), then one flush (group commit: Raft
+	// hands over every entry that arrived while the previous flush ran).
+	off, err := s.log.AppendBatch(records)
+	if err != nil {
+		return errors.Join(fmt.Errorf("raft log store: store indexes %d to %d: %w", start, start+uint64(len(entries))-1, err),
+			s.undo(start))
+	}
+	if off != start { // cannot happen while the checks above hold
+		return errors.Join(fmt.Errorf("raft log store: index %d was stored at offset %d", start, off), s.undo(start))
 	}
 	if s.noSync {
 		return nil

@@ -57,29 +57,53 @@ func (e ErrOffsetOutOfRange) Unwrap() error { return e.ErrOffsetOutOfRange }
 // the leader's commit index; with ErrOffsetOutOfRange for an offset the log does not
 // hold; and with the context's error when ctx ends first.
 func (d *DistributedLog) Read(ctx context.Context, off uint64, c Consistency) (*storage.Record, error) {
+	if err := d.readable(ctx, c); err != nil {
+		return nil, err
+	}
+	return d.readLocal(off)
+}
+
+// readBatchBytes bounds the bytes one ReadBatch reads from disk.
+const readBatchBytes = 256 << 10
+
+// ReadBatch returns the record at off and up to limit-1 of those after it that this
+// server has applied, in order: Read for a reader going through the log, with one read
+// from disk for many records. The first is as fresh as c asks, the others later still.
+// Its errors are Read's, for the record at off.
+func (d *DistributedLog) ReadBatch(ctx context.Context, off uint64, limit int, c Consistency) ([]*storage.Record, error) {
+	if err := d.readable(ctx, c); err != nil {
+		return nil, err
+	}
+	return d.readLocalBatch(off, limit)
+}
+
+// readable returns nil once a read of consistency c may be served here: the server is
+// open and caught up, and for a Linearizable read it has applied every append
+// acknowledged before the call.
+func (d *DistributedLog) readable(ctx context.Context, c Consistency) error {
 	select {
 	case <-d.stop:
-		return nil, ErrClosed
+		return ErrClosed
 	default:
 	}
 	if err := d.fsm.err(); err != nil {
-		return nil, err
+		return err
 	}
 	select {
 	case <-d.ready:
 	default:
-		return nil, ErrCatchingUp
+		return ErrCatchingUp
 	}
 	if c == Linearizable {
 		index, err := d.readIndex(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := d.waitApplied(ctx, index); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return d.readLocal(off)
+	return nil
 }
 
 // Ready returns a channel that is closed once this server has caught up with the
@@ -90,24 +114,50 @@ func (d *DistributedLog) Ready() <-chan struct{} {
 
 // readLocal reads off from this server's records.
 func (d *DistributedLog) readLocal(off uint64) (*storage.Record, error) {
+	if _, err := d.appliedUpTo(off); err != nil {
+		return nil, err
+	}
+	r, err := d.data.Read(off)
+	return r, d.rangeMoved(err)
+}
+
+// readLocalBatch is readLocal for up to limit records from off on.
+func (d *DistributedLog) readLocalBatch(off uint64, limit int) ([]*storage.Record, error) {
+	next, err := d.appliedUpTo(off)
+	if err != nil {
+		return nil, err
+	}
+	n := min(uint64(max(limit, 1)), next-off)
+	records, err := d.data.ReadBatch(off, int(n), readBatchBytes)
+	return records, d.rangeMoved(err)
+}
+
+// appliedUpTo returns nil and the next offset to be applied here if this server has
+// applied the record at off and is not restoring a snapshot; otherwise the error a
+// read of off gets.
+func (d *DistributedLog) appliedUpTo(off uint64) (next uint64, err error) {
 	if d.fsm.restoring.Load() {
-		return nil, ErrCatchingUp
+		return 0, ErrCatchingUp
 	}
 	lowest, next := d.fsm.lowest.Load(), d.fsm.next.Load()
 	if off < lowest || off >= next {
-		return nil, ErrOffsetOutOfRange{
+		return 0, ErrOffsetOutOfRange{
 			ErrOffsetOutOfRange: storage.ErrOffsetOutOfRange{Offset: off, Lowest: lowest, Next: next},
 			AppliedIndex:        d.fsm.appliedIndex(),
 			CommitIndex:         d.raft.CommitIndex(),
 		}
 	}
-	r, err := d.data.Read(off)
+	return next, nil
+}
+
+// rangeMoved returns err of a read of the data log, an ErrOffsetOutOfRange of the
+// storage made this package's: a snapshot restored in between moved the range.
+func (d *DistributedLog) rangeMoved(err error) error {
 	if e, ok := errors.AsType[storage.ErrOffsetOutOfRange](err); ok {
-		// A snapshot restored in between: the range moved.
-		return nil, ErrOffsetOutOfRange{ErrOffsetOutOfRange: e, AppliedIndex: d.fsm.appliedIndex(),
+		return ErrOffsetOutOfRange{ErrOffsetOutOfRange: e, AppliedIndex: d.fsm.appliedIndex(),
 			CommitIndex: d.raft.CommitIndex()}
 	}
-	return r, err
+	return err
 }
 
 // readIndex returns a commit index that covers every append acknowledged before it was

@@ -40,6 +40,10 @@ func (catchingUpLog) Read(context.Context, uint64, consensus.Consistency) (*api.
 	return nil, consensus.ErrCatchingUp
 }
 
+func (catchingUpLog) ReadBatch(context.Context, uint64, int, consensus.Consistency) ([]*api.Record, error) {
+	return nil, consensus.ErrCatchingUp
+}
+
 // failingAppendLog fails every append with err.
 type failingAppendLog struct {
 	Log

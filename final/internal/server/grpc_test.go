@@ -216,6 +216,11 @@ func (c *countingLog) Read(ctx context.Context, off uint64, cons consensus.Consi
 	return c.Log.Read(ctx, off, cons)
 }
 
+func (c *countingLog) ReadBatch(ctx context.Context, off uint64, limit int, cons consensus.Consistency) ([]*api.Record, error) {
+	c.reads.Add(1)
+	return c.Log.ReadBatch(ctx, off, limit, cons)
+}
+
 func TestConsumeStreamWaitsWithoutPolling(t *testing.T) {
 	var counter *countingLog
 	f := newFixture(t, func(l Log) Log {

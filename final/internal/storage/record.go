@@ -37,6 +37,19 @@ func marshalRecord(r *Record) ([]byte, error) {
 	return p, nil
 }
 
+// appendRecordAt appends the payload of r at offset off, as marshalRecord(atOffset(r,
+// off)) encodes it, to dst, using scratch (which it overwrites) instead of a new
+// Record. r is not modified.
+func appendRecordAt(dst []byte, r *Record, off uint64, scratch *Record) ([]byte, error) {
+	scratch.Value, scratch.Offset, scratch.TimeUnixNano, scratch.RaftIndex = r.Value, off, r.TimeUnixNano, r.RaftIndex
+	b, err := proto.MarshalOptions{}.MarshalAppend(dst, scratch)
+	scratch.Value = nil // the caller's memory
+	if err != nil {
+		return dst, fmt.Errorf("encode record: %w", err)
+	}
+	return b, nil
+}
+
 // unmarshalRecord decodes a payload written by marshalRecord. The record does not share
 // memory with p, so the caller may reuse p.
 func unmarshalRecord(p []byte) (*Record, error) {

@@ -135,6 +135,20 @@ func (s *segment) append(payload []byte) (uint64, error) {
 	return off, nil
 }
 
+// appendFrames writes frames, whole frames that start at the given positions within
+// it, with one write, and indexes each. The caller has checked that they fit.
+func (s *segment) appendFrames(frames []byte, starts []uint64) error {
+	pos, err := s.store.appendFrames(frames)
+	if err != nil {
+		return err
+	}
+	for _, start := range starts {
+		s.index.append(pos + start)
+	}
+	s.unsynced = true
+	return nil
+}
+
 // read returns the payload of the record at off, which must be in the segment.
 func (s *segment) read(off uint64) ([]byte, error) {
 	n := off - s.base
@@ -149,6 +163,56 @@ func (s *segment) read(off uint64) ([]byte, error) {
 		}
 	}
 	return s.store.read(pos, end)
+}
+
+// readRun returns the payloads of up to n records from off on (off is in the
+// segment), read with one read of the store that stops before maxBytes unless the
+// first frame alone is larger. They share one buffer.
+func (s *segment) readRun(off, n, maxBytes uint64) ([][]byte, error) {
+	first := off - s.base
+	n = min(n, s.index.len()-first)
+	// ends[k] is where frame k of the run ends: where the next one starts, or the
+	// store's end after the last record.
+	start, err := s.index.entry(first)
+	if err != nil {
+		return nil, err
+	}
+	ends := make([]uint64, 0, n)
+	for k := uint64(1); k <= n; k++ {
+		end := s.store.size
+		if first+k < s.index.len() {
+			if end, err = s.index.entry(first + k); err != nil {
+				return nil, err
+			}
+		}
+		prev := start
+		if len(ends) > 0 {
+			prev = ends[len(ends)-1]
+		}
+		if end <= prev || end > s.store.size {
+			return nil, fmt.Errorf("index entry %d: a frame at bytes [%d, %d) of a %d-byte store: %w",
+				first+k-1, prev, end, s.store.size, ErrCorrupt)
+		}
+		if k > 1 && end-start > maxBytes {
+			break
+		}
+		ends = append(ends, end)
+	}
+	frames, err := s.store.readRange(start, ends[len(ends)-1])
+	if err != nil {
+		return nil, err
+	}
+	payloads := make([][]byte, len(ends))
+	pos := start
+	for k, end := range ends {
+		payload, ok := decodeFrame(frames[pos-start : end-start])
+		if !ok {
+			return nil, fmt.Errorf("frame at byte %d: damaged: %w", pos, ErrCorrupt)
+		}
+		payloads[k] = payload
+		pos = end
+	}
+	return payloads, nil
 }
 
 // sync flushes the segment's store to stable storage.

@@ -263,6 +263,18 @@ func (s *store) append(payload []byte) (pos uint64, err error) {
 	return pos, nil
 }
 
+// appendFrames writes frames, one or more whole frames, at the end of the store with
+// one write call, and returns the position of the first. Like append, it cuts off a
+// partial write on error.
+func (s *store) appendFrames(frames []byte) (pos uint64, err error) {
+	if _, err := s.file.WriteAt(frames, int64(s.size)); err != nil {
+		return 0, errors.Join(err, s.file.Truncate(int64(s.size)))
+	}
+	pos = s.size
+	s.size += uint64(len(frames))
+	return pos, nil
+}
+
 // read reads the frame that occupies bytes [pos, end) of the file, checks it, and
 // returns its payload. The caller owns the payload.
 func (s *store) read(pos, end uint64) ([]byte, error) {
@@ -270,18 +282,28 @@ func (s *store) read(pos, end uint64) ([]byte, error) {
 		return nil, fmt.Errorf("frame at byte %d: bounds [%d, %d) outside the store's %d bytes: %w",
 			pos, pos, end, s.size, ErrCorrupt)
 	}
-	frame := make([]byte, end-pos)
-	if _, err := s.file.ReadAt(frame, int64(pos)); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("frame at byte %d: store file is shorter than %d bytes: %w", pos, end, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("frame at byte %d: %w", pos, err)
+	frame, err := s.readRange(pos, end)
+	if err != nil {
+		return nil, err
 	}
 	payload, ok := decodeFrame(frame)
 	if !ok {
 		return nil, fmt.Errorf("frame at byte %d: damaged: %w", pos, ErrCorrupt)
 	}
 	return payload, nil
+}
+
+// readRange reads bytes [pos, end) of the store file, which the caller has checked are
+// within the store's size.
+func (s *store) readRange(pos, end uint64) ([]byte, error) {
+	b := make([]byte, end-pos)
+	if _, err := s.file.ReadAt(b, int64(pos)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("frame at byte %d: store file is shorter than %d bytes: %w", pos, end, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("frame at byte %d: %w", pos, err)
+	}
+	return b, nil
 }
 
 // close closes the file. It does not flush: the caller syncs first if it needs to.
