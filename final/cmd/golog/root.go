@@ -45,6 +45,7 @@ gRPC with mutual TLS and over an HTTP JSON API.
     golog produce AA BB              append records; golog consume --offset 0 reads them
     golog servers; golog status      the servers, the leader, how far each one lags
     golog lab --nodes 3              a local cluster to break on purpose from its console
+    golog bench produce              measure a cluster (golog bench --help), and check it
 
 The client commands find the cluster through --addr (localhost:8400), and use the CA
 and the root client certificate of ./.certs when it has them (--ca, --cert, --key).

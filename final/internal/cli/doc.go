@@ -9,6 +9,8 @@
 //	golog servers [--format text|json]     the servers of the cluster and the leader
 //	golog status [--format text|json]      the leader, the term, the commit and applied
 //	                                       indexes, each server's lag and last contact
+//	golog bench produce|consume|probe      the load tool and the machine probe (package
+//	        |table                         bench): records/s, MB/s, latency, verified
 //
 // Each command comes from a constructor, NewProduceCommand(opts) and so on, for the
 // golog root command to add. The commands share the client flags, bound to one

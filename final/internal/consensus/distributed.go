@@ -168,14 +168,8 @@ func (d *DistributedLog) open(dataDir string) error {
 	})
 	// NewRaft restores the newest snapshot into the fsm before it returns.
 	start := time.Now()
-	// Raft reads each entry back soon after storing it: the leader to send it to the
-	// followers, a follower to apply it. The cache answers those reads from memory
-	// instead of the disk (it holds an entry only once StoreLogs has made it durable,
-	// and forgets everything on DeleteRange).
-	logs, err := raft.NewLogCache(raftLogCacheEntries, d.logStore)
-	if err != nil {
-		return errors.Join(err, d.transport.Close())
-	}
+	// Raft reads the entries it has just stored from memory (see logCache).
+	logs := &logCache{LogStore: d.logStore}
 	if d.raft, err = raft.NewRaft(rc, d.fsm, logs, d.stable, d.snapshots, d.transport); err != nil {
 		return errors.Join(err, d.transport.Close())
 	}

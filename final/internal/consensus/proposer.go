@@ -25,11 +25,6 @@ const (
 	proposerQueue    = 4096      // proposals waiting to be proposed
 	proposerInFlight = 2         // entries proposed and not committed yet
 	maxEntryBytes    = 256 << 10 // the most an entry holds, unless one append is larger alone
-
-	// raftLogCacheEntries is how many of the newest Raft entries each server keeps in
-	// memory (raft.LogCache), to send and apply them without reading them back from
-	// disk: at most 64 × maxEntryBytes, 16 MiB, and far less for small appends.
-	raftLogCacheEntries = 64
 )
 
 // proposer is run's state.

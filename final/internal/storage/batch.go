@@ -34,7 +34,12 @@ func (l *Log) AppendBatch(records []*Record) (uint64, error) {
 	if first > math.MaxUint64-uint64(len(records)) { // NextOffset would wrap around
 		return 0, fmt.Errorf("append batch: %d records from offset %d would use offsets past the last", len(records), first)
 	}
-	w := batchWriter{l: l}
+	w := batchWriter{l: l, frames: l.batchFrames[:0]}
+	defer func() {
+		if cap(w.frames) <= maxRetainedFrameBuffer {
+			l.batchFrames = w.frames[:0]
+		}
+	}()
 	for i, r := range records {
 		if err := w.add(r, first+uint64(i)); err != nil {
 			return 0, l.undoBatch(first, fmt.Errorf("append batch: record %d of %d: %w", i+1, len(records), err))

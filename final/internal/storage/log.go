@@ -35,7 +35,8 @@ type Log struct {
 	// dirUnsynced and each segment's unsynced flag, is guarded by mu held for writing, or
 	// by mu held for reading together with syncMu. Lock order: mu, then syncMu.
 	syncMu      sync.Mutex
-	dirUnsynced bool // segment files were created since the last Sync
+	dirUnsynced bool   // segment files were created since the last Sync
+	batchFrames []byte // AppendBatch's buffer, kept between calls; guarded by mu
 
 	// afterStep, when not nil, is called after each change to the files that
 	// TruncateFrom and RestartAt make, with what was done: a test copies the directory
