@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker docker-test
+	run build cluster lab propagate browser-deps docker docker-test helm-check
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -197,6 +197,11 @@ docker-test: ## build the image, run the compose cluster, produce, consume, kill
 	else \
 		$(MAKE) --no-print-directory docker && IMAGE=$(IMAGE) final/deploy/docker-test.sh; \
 	fi
+
+# Helm is pinned in a module of its own, tools/helm: its Kubernetes modules need not agree
+# with the other tools'. The first run builds it (a few minutes), later ones take seconds.
+helm-check: ## helm lint and helm template on final/deploy/helm/golog, with the pinned Helm
+	HELM="go -C $(CURDIR)/tools/helm tool helm" final/deploy/helm/check.sh
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3
