@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker docker-test chaos fuzz bench
+	run build cluster lab propagate browser-deps docker docker-test chaos fuzz bench helm-check
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -228,6 +228,11 @@ fuzz: ## run each of final's fuzz targets for FUZZTIME (10s)
 		echo "== $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
+
+# Helm is pinned in a module of its own, tools/helm: its Kubernetes modules need not agree
+# with the other tools'. The first run builds it (a few minutes), later ones take seconds.
+helm-check: ## helm lint and helm template on final/deploy/helm/golog, with the pinned Helm
+	HELM="go -C $(CURDIR)/tools/helm tool helm" final/deploy/helm/check.sh
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3

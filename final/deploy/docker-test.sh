@@ -4,7 +4,8 @@
 #
 #   1. start the three servers (and the certs service) as a compose project of its own,
 #      golog-docker-test-PID, so that it collides with nothing else on the engine;
-#   2. wait until all three are voters, caught up, with a leader;
+#   2. wait until all three are voters, caught up, with a leader, and Docker's health
+#      check (golog health) passes in their containers;
 #   3. produce two records through one server's container, consume them through another;
 #   4. kill -9 the leader's container; wait for a leader in a higher term among the others;
 #   5. produce again through a server still up, and consume all three records through the
@@ -107,6 +108,18 @@ timeout "$(left)" "${compose[@]}" up --detach >/dev/null 2>&1 || fail "compose u
 wait_for 90 "three servers ready" all_ready golog-1
 say "three servers ready after $((SECONDS - start))s:"
 status golog-1 | sed 's/^/  /'
+
+# healthy succeeds when Docker's health check (golog health, in the image) passes in
+# service's container.
+healthy() {
+	local id
+	id=$(timeout 10 "${compose[@]}" ps -q "$1" 2>/dev/null) || return 1
+	[[ $(docker inspect --format '{{.State.Health.Status}}' "$id" 2>/dev/null) == healthy ]]
+}
+for s in golog-1 golog-2 golog-3; do
+	wait_for 60 "$s's container to be healthy" healthy "$s"
+done
+say "the image's health check passes in all three containers, $((SECONDS - start))s in"
 
 want=$'0\tone\n1\ttwo'
 offsets=$(golog golog-2 produce one two) || fail "produce through golog-2"

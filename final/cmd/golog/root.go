@@ -44,6 +44,7 @@ gRPC with mutual TLS and over an HTTP JSON API.
     golog agent                      run a server (golog agent --help for its settings)
     golog produce AA BB              append records; golog consume --offset 0 reads them
     golog servers; golog status      the servers, the leader, how far each one lags
+    golog health                     whether one server serves (a health check)
     golog lab --nodes 3              a local cluster to break on purpose from its console
     golog bench produce              measure a cluster (golog bench --help), and check it
 

@@ -65,4 +65,12 @@
 // tag. With Config.Lab (package lab), refused off loopback, it serves /api/lab/ too,
 // and a lab.Link sits in this server's gossip transport, Raft dialer and RPC listener,
 // so the lab can cut it off. Without Lab none of that is wired in.
+//
+// # Telemetry
+//
+// The gRPC and HTTP servers reach the log through a counting wrapper (package
+// telemetry), whose counts, with the log's and gossip's state, the HTTP address
+// serves at /metrics for Prometheus. With Config.Tracing's endpoint, the gRPC server
+// and the connections to the other servers trace every call to an OpenTelemetry
+// collector; Shutdown sends the last spans.
 package agent

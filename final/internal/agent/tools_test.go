@@ -78,8 +78,14 @@ func TestHealthProbeAndGrpcurl(t *testing.T) {
 			"-tls-client-cert", cert, "-tls-client-key", key, "-connect-timeout", "5s", "-rpc-timeout", "5s"}
 	}
 	root := probeTLS(certs.RootClientCertFile, certs.RootClientKeyFile)
-	code, out := runTool(t, probe, root...)
-	require.Equal(t, 0, code, out)
+	// The follower serves once it has caught up; the health service follows within a
+	// quarter of a second.
+	var code int
+	var out string
+	require.Eventually(t, func() bool {
+		code, out = runTool(t, probe, root...)
+		return code == 0
+	}, waitFor, 200*time.Millisecond, "grpc-health-probe never saw %s serve", follower.name)
 	require.Contains(t, out, "status: SERVING")
 	code, out = runTool(t, probe, append(root, "-service", "log.v1.Log")...)
 	require.Equal(t, 0, code, out)

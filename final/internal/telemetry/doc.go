@@ -1,5 +1,6 @@
 // Package telemetry is what a server tells the tools operators already run: Prometheus
-// metrics, scraped from /metrics on the HTTP address.
+// metrics, scraped from /metrics on the HTTP address, and OpenTelemetry traces of its
+// gRPC calls, sent to a collector when one is configured (see tracing.go).
 //
 // # Two kinds of metrics
 //
