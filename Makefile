@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker docker-test chaos fuzz
+	run build cluster lab propagate browser-deps docker docker-test chaos fuzz soak
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -228,6 +228,12 @@ fuzz: ## run each of final's fuzz targets for FUZZTIME (10s)
 		echo "== $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
+
+# The soak (final/internal/agent TestSoak): a mixed load on a three-server cluster for
+# SOAK, then goroutine and heap checks.
+SOAK ?= 5m
+soak: ## run a mixed load on a cluster for SOAK (5m) and check for leaks
+	cd final && GOLOG_SOAK=$(SOAK) go test -count=1 -v -timeout 30m -run '^TestSoak$$' ./internal/agent/
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3
