@@ -47,12 +47,12 @@ type cluster struct {
 // A node is one server: a container, and its data directory on the host, which outlives
 // the container.
 type node struct {
-	name      string // n1, n2, ...
-	altIP     string // the address it moves to (and back from) when restarted on a new address
+	name  string // n1, n2, ...
+	altIP string // the address it moves to (and back from) when restarted on a new address
 
 	// ip is its address now; the workload reads it while a fault may move the server.
-	ipMu sync.Mutex
-	ip   string // guarded by ipMu
+	ipMu      sync.Mutex
+	ip        string // guarded by ipMu
 	container string
 	dataDir   string
 	join      []string // the gossip addresses it joins through; none for the first start of the first server
