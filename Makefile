@@ -35,7 +35,7 @@ stage_of = $(or $(filter $(1),$(STAGES)),$(filter $(1)-%,$(STAGES)),$(1))
 
 .PHONY: help test $(addprefix test-,$(STAGES)) test-final test-tools check check-generated check-final \
 	compile gencert grpcurl tools diff tour transcripts exercise exercises workshop-check \
-	run build cluster lab propagate browser-deps docker docker-test chaos fuzz bench helm-check
+	run build cluster lab propagate browser-deps docker docker-test chaos fuzz bench helm-check soak
 
 help: ## show this list
 	@echo "usage: make TARGET"
@@ -233,6 +233,12 @@ fuzz: ## run each of final's fuzz targets for FUZZTIME (10s)
 # with the other tools'. The first run builds it (a few minutes), later ones take seconds.
 helm-check: ## helm lint and helm template on final/deploy/helm/golog, with the pinned Helm
 	HELM="go -C $(CURDIR)/tools/helm tool helm" final/deploy/helm/check.sh
+
+# The soak (final/internal/agent TestSoak): a mixed load on a three-server cluster for
+# SOAK, then goroutine and heap checks.
+SOAK ?= 5m
+soak: ## run a mixed load on a cluster for SOAK (5m) and check for leaks
+	cd final && GOLOG_SOAK=$(SOAK) go test -count=1 -v -timeout 30m -run '^TestSoak$$' ./internal/agent/
 
 cluster: ## build and start a local cluster of three final servers (./run.sh --nodes 3)
 	./run.sh --nodes 3

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,8 +47,12 @@ type cluster struct {
 // A node is one server: a container, and its data directory on the host, which outlives
 // the container.
 type node struct {
-	name      string // n1, n2, ...
-	ip        string
+	name  string // n1, n2, ...
+	altIP string // the address it moves to (and back from) when restarted on a new address
+
+	// ip is its address now; the workload reads it while a fault may move the server.
+	ipMu      sync.Mutex
+	ip        string // guarded by ipMu
 	container string
 	dataDir   string
 	join      []string // the gossip addresses it joins through; none for the first start of the first server
@@ -58,10 +63,17 @@ type node struct {
 	isolated bool
 }
 
-func (n *node) rpcAddr() string  { return n.ip + ":8400" }
-func (n *node) httpURL() string  { return "http://" + n.ip + ":4001" }
+func (n *node) rpcAddr() string  { return n.addr() + ":8400" }
+func (n *node) httpURL() string  { return "http://" + n.addr() + ":4001" }
 func (n *node) String() string   { return n.name }
-func (n *node) bindAddr() string { return n.ip + ":8401" }
+func (n *node) bindAddr() string { return n.addr() + ":8401" }
+
+// addr returns the node's IP address now.
+func (n *node) addr() string {
+	n.ipMu.Lock()
+	defer n.ipMu.Unlock()
+	return n.ip
+}
 
 // requireDocker skips the test, saying why, unless it was asked for (GOLOG_CHAOS=1, as
 // make chaos sets it) and a Docker engine and the image are there.
@@ -124,6 +136,7 @@ func newCluster(t *testing.T, image string, n int, rng *rand.Rand) *cluster {
 		nd := &node{
 			name:    fmt.Sprintf("n%d", i+1),
 			ip:      fmt.Sprintf("%s.%d", c.subnet, 10+i),
+			altIP:   fmt.Sprintf("%s.%d", c.subnet, 50+i),
 			dataDir: filepath.Join(c.dir, fmt.Sprintf("data-n%d", i+1)),
 		}
 		nd.container = c.prefix + "-" + nd.name
@@ -188,7 +201,7 @@ func (c *cluster) makeCerts() {
 	args := []string{"run", "--rm", "--name", c.prefix + "-certs", "-v", dir + ":/golog/.certs", c.image,
 		"certs", "init", "--dir", "/golog/.certs"}
 	for _, nd := range c.nodes {
-		args = append(args, "--host", nd.ip)
+		args = append(args, "--host", nd.addr(), "--host", nd.altIP)
 	}
 	c.mustDocker(args...)
 
@@ -214,7 +227,7 @@ func (c *cluster) makeCerts() {
 func (c *cluster) run(nd *node) {
 	c.t.Helper()
 	args := []string{"run", "-d", "--name", nd.container, "--hostname", nd.name,
-		"--network", c.network, "--ip", nd.ip,
+		"--network", c.network, "--ip", nd.addr(),
 		"-v", filepath.Join(c.dir, "certs") + ":/golog/.certs:ro",
 		"-v", nd.dataDir + ":/golog/data",
 		"-e", "GOLOG_NODE_NAME=" + nd.name,

@@ -24,6 +24,7 @@ var faultKinds = []faultKind{
 	{"isolate leader", func(c *cluster, rng *rand.Rand) (string, error) { return c.isolate(c.target(rng, true)) }},
 	{"isolate follower (2/1 split)", func(c *cluster, rng *rand.Rand) (string, error) { return c.isolate(c.target(rng, false)) }},
 	{"restart leader", func(c *cluster, rng *rand.Rand) (string, error) { return c.restart(c.target(rng, true)) }},
+	{"restart a follower on a new address", func(c *cluster, rng *rand.Rand) (string, error) { return c.move(c.target(rng, false)) }},
 	{"damage a follower's newest files", func(c *cluster, rng *rand.Rand) (string, error) { return c.damage(c.target(rng, false), rng) }},
 }
 
@@ -72,6 +73,21 @@ func (c *cluster) restart(nd *node) (string, error) {
 		return "restart " + nd.name, err
 	}
 	return "restart " + nd.name, c.start(nd)
+}
+
+// move stops nd gracefully and starts it again, with its data, at another address on
+// the network: the others must take it back at its new address. The join lists of the
+// others keep its old address; joining needs any one of them to answer.
+func (c *cluster) move(nd *node) (string, error) {
+	nd.down = true
+	if _, err := docker("stop", "--time", "20", nd.container); err != nil {
+		return "move " + nd.name, err
+	}
+	nd.ipMu.Lock()
+	old := nd.ip
+	nd.ip, nd.altIP = nd.altIP, nd.ip
+	nd.ipMu.Unlock()
+	return fmt.Sprintf("restart %s at %s (was %s)", nd.name, nd.addr(), old), c.start(nd)
 }
 
 // damage kills nd and then damages the newest segment of its data log: flips bytes in
@@ -157,7 +173,7 @@ func (c *cluster) heal() ([]string, error) {
 	var did []string
 	for _, nd := range c.nodes {
 		if nd.isolated {
-			if _, err := docker("network", "connect", "--ip", nd.ip, c.network, nd.container); err != nil {
+			if _, err := docker("network", "connect", "--ip", nd.addr(), c.network, nd.container); err != nil {
 				return did, err
 			}
 			nd.isolated = false
