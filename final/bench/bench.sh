@@ -49,11 +49,14 @@ client=(--ca "$work/certs/ca.pem" --cert "$work/certs/root-client.pem" --key "$w
 listening() { { exec 3<>"/dev/tcp/${1%:*}/${1##*:}"; } 2>/dev/null && exec 3<&-; }
 
 # pick_ports sets ports to 9 ports, 3 per server (HTTP, gRPC+Raft, gossip), that
-# nothing listens on now.
+# nothing listens on now. They are taken below 32768, where Linux's ephemeral range
+# starts (/proc/sys/net/ipv4/ip_local_port_range): a port in that range, free when
+# checked, can become the local end of some other program's outgoing connection
+# before the server binds it.
 pick_ports() {
 	local try base p busy
 	for try in $(seq 50); do
-		base=$((20000 + (RANDOM % 4000) * 10))
+		base=$((10000 + (RANDOM % 2000) * 10))
 		busy=
 		for p in $(seq "$base" $((base + 8))); do
 			if listening "127.0.0.1:$p"; then busy=1; break; fi
