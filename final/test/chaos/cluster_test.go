@@ -40,6 +40,7 @@ type cluster struct {
 	subnet  string // the network's first three octets: 10.x.y
 	dir     string // the host directory holding certs/ and each server's data
 	nodes   []*node
+	formed  bool        // the servers have formed one cluster: each joins through the others
 	tls     *tls.Config // the root client's
 	http    *http.Client
 }
@@ -55,7 +56,6 @@ type node struct {
 	ip        string // guarded by ipMu
 	container string
 	dataDir   string
-	join      []string // the gossip addresses it joins through; none for the first start of the first server
 
 	// What the test has done to it, so that healing undoes it.
 	down     bool // killed or stopped
@@ -140,9 +140,6 @@ func newCluster(t *testing.T, image string, n int, rng *rand.Rand) *cluster {
 			dataDir: filepath.Join(c.dir, fmt.Sprintf("data-n%d", i+1)),
 		}
 		nd.container = c.prefix + "-" + nd.name
-		if i > 0 {
-			nd.join = []string{c.nodes[0].bindAddr()}
-		}
 		c.mkdirForImage(nd.dataDir)
 		c.nodes = append(c.nodes, nd)
 	}
@@ -154,19 +151,29 @@ func newCluster(t *testing.T, image string, n int, rng *rand.Rand) *cluster {
 		}
 	}
 	c.waitHealthy(2 * time.Minute)
-	// From now on every server, the first included, joins through all the others when
-	// it starts again, as in a real deployment: a server that left gracefully (a
-	// restart) is removed from the Raft configuration and must join again to be added
-	// back.
-	for _, nd := range c.nodes {
-		nd.join = nil
-		for _, other := range c.nodes {
-			if other != nd {
-				nd.join = append(nd.join, other.bindAddr())
-			}
+	c.formed = true
+	return c
+}
+
+// joinAddrs returns the gossip addresses nd joins through when it starts: none for the
+// first start of the first server, which starts the cluster; the first server's for the
+// others' first start; and from then on the current addresses of all the others, as an
+// operator would configure them. A server that left gracefully (a restart) is removed
+// from the Raft configuration and must join again to be added back.
+func (c *cluster) joinAddrs(nd *node) []string {
+	if !c.formed {
+		if nd == c.nodes[0] {
+			return nil
+		}
+		return []string{c.nodes[0].bindAddr()}
+	}
+	var addrs []string
+	for _, other := range c.nodes {
+		if other != nd {
+			addrs = append(addrs, other.bindAddr())
 		}
 	}
-	return c
+	return addrs
 }
 
 // createNetwork makes the run's network on a /24 of 10.0.0.0/8 chosen at random,
@@ -241,14 +248,14 @@ func (c *cluster) run(nd *node) {
 		"-e", "GOLOG_SNAPSHOT_INTERVAL=2s",
 		"-e", "GOLOG_LOG_LEVEL=" + cmpOr(os.Getenv("GOLOG_CHAOS_LOG_LEVEL"), "info"),
 	}
-	if len(nd.join) > 0 {
-		args = append(args, "-e", "GOLOG_JOIN="+strings.Join(nd.join, ","))
+	if join := c.joinAddrs(nd); len(join) > 0 {
+		args = append(args, "-e", "GOLOG_JOIN="+strings.Join(join, ","))
 	}
 	args = append(args, c.image)
 	c.mustDocker(args...)
 }
 
-// start starts nd again with its data: a new container (with the current join list)
+// start starts nd again with its data: a new container (joining through the others)
 // on the same data directory and address.
 func (c *cluster) start(nd *node) error {
 	if _, err := docker("rm", "-f", nd.container); err != nil {

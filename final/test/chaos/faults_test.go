@@ -76,8 +76,7 @@ func (c *cluster) restart(nd *node) (string, error) {
 }
 
 // move stops nd gracefully and starts it again, with its data, at another address on
-// the network: the others must take it back at its new address. The join lists of the
-// others keep its old address; joining needs any one of them to answer.
+// the network: the others must take it back at its new address.
 func (c *cluster) move(nd *node) (string, error) {
 	nd.down = true
 	if _, err := docker("stop", "--time", "20", nd.container); err != nil {
