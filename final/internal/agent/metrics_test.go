@@ -172,3 +172,50 @@ func TestMetricsCountTrafficAndShowRaftState(t *testing.T) {
 		}, waitFor, tick, "the metrics of %s", nd.name)
 	}
 }
+
+// The leader's /metrics shows how far each follower is behind it: nothing once every
+// server holds every record, the records a follower missed while it was cut off, and
+// nothing again once it has caught up. A follower exports no lag of the others.
+func TestMetricsShowEachFollowersLag(t *testing.T) {
+	c := newCluster(t, nil)
+	p := newPartition(t)
+	c.configure = p.attach
+	nodes := c.startN(3)
+	produceAll(t, nodes, 0, "before")
+	lead := leader(t, nodes)
+	fs := followers(nodes, lead)
+	cut, other := fs[0], fs[1]
+
+	requireLag := func(msg string, wantCut float64) {
+		t.Helper()
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			m := scrape(ct, lead.httpURL)
+			for _, f := range fs {
+				want := 0.0
+				if f == cut {
+					want = wantCut
+				}
+				require.Equal(ct, 1.0, metricValue(ct, m, "golog_follower_up", "follower", f.name), f.name)
+				require.Equal(ct, want, metricValue(ct, m, "golog_follower_lag_records", "follower", f.name), f.name)
+				entries := metricValue(ct, m, "golog_follower_lag_entries", "follower", f.name)
+				if want == 0 {
+					require.Equal(ct, 0.0, entries, f.name)
+				} else {
+					require.GreaterOrEqual(ct, entries, want, "%s: one entry a record at least", f.name)
+				}
+			}
+		}, waitFor, tick, msg)
+	}
+	requireLag("every follower holds every record", 0)
+	f := scrape(t, other.httpURL)
+	for _, name := range []string{"golog_follower_up", "golog_follower_lag_entries", "golog_follower_lag_records"} {
+		require.NotContains(t, f, name, "a follower exports no lag")
+	}
+
+	p.Cut(cut)
+	produceAll(t, []*node{lead, other}, 1, "while", "one", "is cut off")
+	requireLag("the cut-off follower misses three records", 3)
+
+	p.Heal(cut)
+	requireLag("the follower has caught up", 0)
+}

@@ -35,6 +35,21 @@ type MetricsConfig struct {
 	Source Source
 	// Members, if set, returns gossip's members, for golog_members.
 	Members func() []serf.Member
+	// Followers, if set, returns how far each other server is behind this one, for
+	// golog_follower_*: it is called only while this server leads, at each scrape, and
+	// must answer before ctx ends.
+	Followers func(ctx context.Context) []FollowerLag
+}
+
+// FollowerLag is how far one server is behind the leader, as the leader sees it.
+type FollowerLag struct {
+	Name string
+	// Up is false when the server did not say how far it has got; Entries and Records
+	// are then 0 and not exported.
+	Up bool
+	// Entries: Raft entries the leader holds that the server has not applied.
+	// Records: records the leader holds that the server does not.
+	Entries, Records uint64
 }
 
 // Metrics holds a server's metrics. Create it with NewMetrics; it is safe for
@@ -112,7 +127,7 @@ func NewMetrics(config MetricsConfig) *Metrics {
 	m.registry.MustRegister(
 		m.produceRequests, m.producedRecords, m.producedBytes, m.produceSeconds,
 		m.consumeRequests, m.consumedBytes, m.consumeSeconds,
-		newStateCollector(config.Source, config.Members),
+		newStateCollector(config.Source, config.Members, config.Followers),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -10,13 +11,19 @@ import (
 
 // stateCollector reads the state gauges from the log and gossip at each scrape.
 type stateCollector struct {
-	source  Source
-	members func() []serf.Member // nil: no golog_members
+	source    Source
+	members   func() []serf.Member                // nil: no golog_members
+	followers func(context.Context) []FollowerLag // nil: no golog_follower_*
 
 	state, term, lastIndex, commitIndex, appliedIndex, snapshotIndex *prometheus.Desc
 	lag, lastContact, voters, hasLeader, ready                       *prometheus.Desc
 	lowestOffset, nextOffset, segments, logBytes, memberCount        *prometheus.Desc
+	followerUp, followerLagEntries, followerLagRecords               *prometheus.Desc
 }
+
+// followersTimeout bounds how long a scrape of the leader waits for the other servers
+// to say how far they have got.
+const followersTimeout = 2 * time.Second
 
 // raftStates are the values of golog_raft_state's state label: every one is exported,
 // 1 for the server's state and 0 for the others, so that a query needs no absent().
@@ -27,13 +34,14 @@ var raftStates = []string{
 // memberStatuses are the values of golog_members' status label.
 var memberStatuses = []serf.MemberStatus{serf.StatusAlive, serf.StatusLeaving, serf.StatusLeft, serf.StatusFailed}
 
-func newStateCollector(source Source, members func() []serf.Member) *stateCollector {
+func newStateCollector(source Source, members func() []serf.Member, followers func(context.Context) []FollowerLag) *stateCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &stateCollector{
 		source:        source,
 		members:       members,
+		followers:     followers,
 		state:         d("golog_raft_state", "1 for this server's Raft state (Leader, Follower, Candidate, Shutdown), 0 for the others.", "state"),
 		term:          d("golog_raft_term", "This server's current Raft term."),
 		lastIndex:     d("golog_raft_last_index", "The newest Raft entry this server holds."),
@@ -53,6 +61,12 @@ func newStateCollector(source Source, members func() []serf.Member) *stateCollec
 		segments:     d("golog_log_segments", "Data segments of the log on this server's disk."),
 		logBytes:     d("golog_log_bytes", "Bytes of the log's data segments (their store files) on this server's disk."),
 		memberCount:  d("golog_members", "Members of the gossip cluster this server sees, by status (alive, leaving, left, failed).", "status"),
+		followerUp: d("golog_follower_up",
+			"On the leader only: 1 if the follower answered with how far it has got, 0 if not.", "follower"),
+		followerLagEntries: d("golog_follower_lag_entries",
+			"On the leader only: Raft entries the leader holds that the follower has not applied (leader's last index - follower's applied index).", "follower"),
+		followerLagRecords: d("golog_follower_lag_records",
+			"On the leader only: records the leader holds that the follower does not (the difference of their next offsets).", "follower"),
 	}
 }
 
@@ -62,6 +76,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.state, c.term, c.lastIndex, c.commitIndex, c.appliedIndex, c.snapshotIndex,
 		c.lag, c.lastContact, c.voters, c.hasLeader, c.ready,
 		c.lowestOffset, c.nextOffset, c.segments, c.logBytes, c.memberCount,
+		c.followerUp, c.followerLagEntries, c.followerLagRecords,
 	} {
 		ch <- d
 	}
@@ -105,6 +120,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.segments, float64(len(segments)))
 	gauge(c.logBytes, float64(size))
 
+	if c.followers != nil && st.State == raft.Leader.String() {
+		c.collectFollowers(gauge)
+	}
+
 	if c.members != nil {
 		counts := map[serf.MemberStatus]int{}
 		for _, m := range c.members() {
@@ -112,6 +131,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, s := range memberStatuses {
 			gauge(c.memberCount, float64(counts[s]), s.String())
+		}
+	}
+}
+
+// collectFollowers sends each follower's lag, as the leader sees it. Only the leader
+// exports them: it holds the newest entries, so its view is the one lag is measured
+// against, and one scrape target has them all.
+func (c *stateCollector) collectFollowers(gauge func(*prometheus.Desc, float64, ...string)) {
+	ctx, cancel := context.WithTimeout(context.Background(), followersTimeout)
+	defer cancel()
+	for _, f := range c.followers(ctx) {
+		gauge(c.followerUp, boolValue(f.Up), f.Name)
+		if f.Up {
+			gauge(c.followerLagEntries, float64(f.Entries), f.Name)
+			gauge(c.followerLagRecords, float64(f.Records), f.Name)
 		}
 	}
 }
