@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -559,6 +560,7 @@ func (a *Agent) joinCluster() error {
 		AdvertiseAddr:  a.config.AdvertiseBindAddr,
 		Tags:           a.gossipTags(),
 		StartJoinAddrs: a.config.StartJoinAddrs,
+		SnapshotPath:   filepath.Join(a.config.DataDir, "gossip", "members"),
 		Logger:         a.config.Logger, // discovery adds the node key itself
 		Tune:           a.config.Tune,
 	})

@@ -502,6 +502,24 @@ func TestFollowerCatchesUpAfterCompaction(t *testing.T) {
 	waitForServers(t, nodes...)
 }
 
+// The server that started the cluster joins nobody. Stopped gracefully, it leaves, and
+// the others remove it from the Raft configuration at once; restarted with the same
+// settings (still no server to join), it finds the others through the members gossip
+// kept in its data directory, and is a voter again with every record.
+func TestTheFirstServerRejoinsAfterARestart(t *testing.T) {
+	c := newCluster(t, nil)
+	nodes := c.startN(3)
+	first, rest := nodes[0], nodes[1:]
+	produceAll(t, nodes, 0, "before")
+	c.stop(first)
+	waitForServers(t, rest...)
+	produceAll(t, rest, 1, "while it was away")
+
+	c.start(first, c.config(first))
+	waitForServers(t, nodes...)
+	waitForRecords(t, first, "before", "while it was away")
+}
+
 func TestFullClusterRestart(t *testing.T) {
 	c := newCluster(t, nil)
 	nodes := c.startN(3)

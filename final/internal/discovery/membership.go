@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +89,13 @@ type Config struct {
 	// through. Empty starts a new cluster. New fails if none of them can be reached.
 	StartJoinAddrs []string
 
+	// SnapshotPath, if set, is a file where Serf keeps the members it has seen. A node
+	// that restarts with it rejoins them by itself, even after a graceful leave and
+	// without StartJoinAddrs: without it, the server that started the cluster (it joins
+	// nobody) would stay alone after a restart, and the others would have removed it
+	// from the Raft configuration when it left. Empty keeps nothing.
+	SnapshotPath string
+
 	// Logger receives this package's logs and those of Serf and memberlist (at Debug
 	// level, with Serf's own "[WARN]"-style prefix in the message). Every record
 	// carries the key node. Nil discards the logs.
@@ -164,6 +173,15 @@ func New(handler Handler, config Config) (*Membership, error) {
 	sc.EventCh = events
 	sc.LogOutput = nil // Serf refuses a config with both LogOutput and Logger.
 	sc.Logger = libLogger
+	if config.SnapshotPath != "" {
+		if err := os.MkdirAll(filepath.Dir(config.SnapshotPath), 0o700); err != nil {
+			return nil, fmt.Errorf("discovery: Config.SnapshotPath: %w", err)
+		}
+		sc.SnapshotPath = config.SnapshotPath
+		// A graceful leave writes "left" into the snapshot, and Serf then rejoins
+		// nobody at the next start unless told to.
+		sc.RejoinAfterLeave = true
+	}
 	sc.MemberlistConfig.BindAddr = ip
 	sc.MemberlistConfig.BindPort = port
 	if config.AdvertiseAddr != "" {
