@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +43,7 @@ type cluster struct {
 	nodes   []*node
 	formed  bool        // the servers have formed one cluster: each joins through the others
 	tls     *tls.Config // the root client's
-	http    *http.Client
+	http    *httpClient
 }
 
 // A node is one server: a container, and its data directory on the host, which outlives
@@ -99,6 +100,40 @@ func cmpOr(a, b string) string {
 	return b
 }
 
+// An httpClient is the test's HTTP client of the servers. A request canceled while it
+// dials a paused or cut-off server leaves the dial running inside net/http's transport,
+// which finishes the dials it started; the test must not end with such goroutines
+// (goleak checks). So this client's transport dials with a short timeout, keeps no
+// connection after a request, and close waits until every dial has ended.
+type httpClient struct {
+	*http.Client
+	dials sync.WaitGroup
+}
+
+// dialTimeout bounds a dial to a server: a live server answers within it, on a
+// private network of this machine.
+const dialTimeout = time.Second
+
+func newHTTPClient(timeout time.Duration) *httpClient {
+	h := &httpClient{}
+	dialer := &net.Dialer{Timeout: dialTimeout}
+	h.Client = &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			h.dials.Add(1)
+			defer h.dials.Done()
+			return dialer.DialContext(ctx, network, addr)
+		},
+	}}
+	return h
+}
+
+// close waits for the dials still running; call it once no request can start.
+func (h *httpClient) close() {
+	h.dials.Wait()
+	h.CloseIdleConnections()
+}
+
 // docker runs a docker command and returns its output.
 func docker(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
@@ -127,7 +162,7 @@ func newCluster(t *testing.T, image string, n int, rng *rand.Rand) *cluster {
 		t:      t,
 		image:  image,
 		prefix: fmt.Sprintf("gologchaos-%d-%04x", os.Getpid(), rng.IntN(1<<16)),
-		http:   &http.Client{Timeout: 3 * time.Second},
+		http:   newHTTPClient(3 * time.Second),
 	}
 	c.dir = testenv.TempDir(t)
 	t.Cleanup(c.destroy)
@@ -268,6 +303,7 @@ func (c *cluster) start(nd *node) error {
 
 // destroy removes every container and the network of the run.
 func (c *cluster) destroy() {
+	c.http.close()
 	for _, nd := range c.nodes {
 		if nd.paused {
 			docker("unpause", nd.container)

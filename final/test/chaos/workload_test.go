@@ -34,13 +34,13 @@ type workload struct {
 	c      *cluster
 	rec    *history.Recorder
 	client *client.Client
-	http   *http.Client
+	http   *httpClient
 
 	highest atomic.Int64 // the highest offset acknowledged so far, -1 at first
 }
 
 func newWorkload(c *cluster, rec *history.Recorder) *workload {
-	w := &workload{c: c, rec: rec, client: c.client(), http: &http.Client{Timeout: opTimeout}}
+	w := &workload{c: c, rec: rec, client: c.client(), http: newHTTPClient(opTimeout)}
 	w.highest.Store(-1)
 	return w
 }
@@ -63,7 +63,11 @@ func (w *workload) run(ctx context.Context, workers int, seed uint64) {
 	wg.Wait()
 }
 
-func (w *workload) close() { w.client.Close() }
+// close closes the workload's clients; call it once run has returned.
+func (w *workload) close() {
+	w.client.Close()
+	w.http.close()
+}
 
 // produce appends one unique value.
 func (w *workload) produce(worker, n int, rng *rand.Rand) {
