@@ -28,6 +28,7 @@ func (a *Agent) setupTelemetry() error {
 			}
 			return a.membership.Members()
 		},
+		Followers: a.followerLags,
 	})
 	a.apiLog = a.metrics.Log(a.dlog)
 
@@ -43,6 +44,27 @@ func (a *Agent) setupTelemetry() error {
 		a.logger.Info("tracing gRPC calls", "endpoint", tracingConfig.Endpoint)
 	}
 	return nil
+}
+
+// followerLags returns, for the leader's metrics, how far each other server is behind
+// it: the console asks every server for its state (over the HTTP API, as it does for
+// the page) and works out the lags.
+func (a *Agent) followerLags(ctx context.Context) []telemetry.FollowerLag {
+	if a.console == nil { // a scrape cannot come before the console is set up; be safe
+		return nil
+	}
+	var lags []telemetry.FollowerLag
+	for _, row := range a.console.Cluster(ctx).Servers {
+		if row.Name == a.config.NodeName {
+			continue
+		}
+		lag := telemetry.FollowerLag{Name: row.Name}
+		if row.Up && row.LagEntries != nil && row.LagRecords != nil {
+			lag.Up, lag.Entries, lag.Records = true, *row.LagEntries, *row.LagRecords
+		}
+		lags = append(lags, lag)
+	}
+	return lags
 }
 
 // grpcServerOptions returns the gRPC server's options of the telemetry: tracing, if on.
