@@ -153,8 +153,12 @@ run_block() {
 		# in a network namespace of its own: its fixed ports (4001, 8400, ...) are then
 		# free whatever else runs on the machine, and nothing else sees its servers.
 		# With a /tmp of its own too, blocks of several files can run at once.
+		# (Not the /tmp of its own when the repository itself is under /tmp: it would hide
+		# the block's script.)
 		if unshare -m -n true 2>/dev/null && command -v ip >/dev/null; then
-			run=(unshare -m -n bash -c 'mount -t tmpfs tmpfs /tmp && ip link set lo up && exec "$@"' netns "${run[@]}")
+			local private_tmp='mount -t tmpfs tmpfs /tmp && '
+			[[ $root != /tmp/* ]] || private_tmp=
+			run=(unshare -m -n bash -c "${private_tmp}"'ip link set lo up && exec "$@"' netns "${run[@]}")
 		fi
 	fi
 	timeout --kill-after=10 300 "${run[@]}" >"$dir/log" 2>&1
