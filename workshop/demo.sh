@@ -140,6 +140,9 @@ run_block() {
 					printf '%s &\n' "$(cat "$dir/$cmd")"
 				fi
 				echo 0 >"$dir/rc.$n"
+				# A reader starts the next command a moment later, in another terminal;
+				# a server started right after this one may need it listening already.
+				echo 'sleep 1'
 			else
 				printf 'attempt %s %q\n' "$n" "$dir"
 			fi
