@@ -140,12 +140,12 @@ cat "$report"
 # consume runs write BENCH_CONSUME_COUNT records, then read them.
 timed=(--count 0 --duration "${seconds}s")
 cases=(
-	"stream produce, 1 client, window 64|produce --mode stream --window 64 ${timed[*]}"
+	"stream produce, 1 client, window 4096|produce --mode stream --window 4096 ${timed[*]}"
 	"unary produce, 16 clients|produce --mode unary --clients 16 ${timed[*]}"
 	"unary produce, 1 client|produce --mode unary --clients 1 ${timed[*]}"
 	"batch produce, 100 a call, 4 clients|produce --mode batch --batch 100 --clients 4 ${timed[*]}"
 	"stream consume from a follower, 1 client|consume --mode stream --count $consume_count"
-	"1 KiB stream produce, 1 client, window 64|produce --mode stream --window 64 --size 1024 ${timed[*]}"
+	"1 KiB stream produce, 1 client, window 4096|produce --mode stream --window 4096 --size 1024 ${timed[*]}"
 	"HTTP JSON produce, 16 clients|produce --mode http --http http://${http[0]}/ --clients 16 ${timed[*]}"
 )
 results=$work/results.json

@@ -248,7 +248,7 @@ func (b *leaderBalancer) updatePicker() {
 // A picker chooses the connection of each call. It is built for one state of the
 // connections and never changes; the balancer builds a new one when they change.
 //
-//   - Produce, ProduceBatch and ProduceStream go to the leader. While the leader's
+//   - Produce, ProduceBatch and the produce streams go to the leader. While the leader's
 //     connection is being made they wait for it. With no leader known, or the leader
 //     unreachable, they go to any server, whose answer (NOT_LEADER naming the leader,
 //     or NO_LEADER) tells the client what to do next.
@@ -308,7 +308,8 @@ func (p *picker) choose(method string, r route) (string, error) {
 		return "", p.err
 	}
 	switch method {
-	case api.Log_Produce_FullMethodName, api.Log_ProduceBatch_FullMethodName, api.Log_ProduceStream_FullMethodName:
+	case api.Log_Produce_FullMethodName, api.Log_ProduceBatch_FullMethodName, api.Log_ProduceStream_FullMethodName,
+		api.Log_ProduceBatchStream_FullMethodName:
 		switch {
 		case p.ready[p.leader] != nil:
 			return p.leader, nil

@@ -29,6 +29,9 @@ func (c *Client) Consume(ctx context.Context, offset uint64, consistency Consist
 	return recordOf(res.Record), nil
 }
 
+// followBatch is how many records Follow asks for in each message of its streams.
+const followBatch = 256
+
 // Follow returns the records from offset on, in order, and then every new record as it
 // is written, until ctx ends or the loop stops:
 //
@@ -39,7 +42,7 @@ func (c *Client) Consume(ctx context.Context, offset uint64, consistency Consist
 //		...
 //	}
 //
-// It reads a stream (ConsumeStream) from a follower. When the stream fails, it opens
+// It reads a stream (ConsumeStream) from a follower, in batches of records. When the stream fails, it opens
 // another, on another server if one is connected, from the record after the last one it
 // yielded: no record is skipped or yielded twice. It gives up after RetryPolicy's
 // MaxAttempts failures in a row with no record between them, or when a failure is not
@@ -97,7 +100,8 @@ func (c *Client) followOnce(ctx context.Context, r route, next *uint64, consiste
 	yield func(Record, error) bool, failures *int) (streamError, bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream
-	stream, err := c.log.ConsumeStream(withRoute(ctx, r), &api.ConsumeRequest{Offset: *next, Consistency: consistency.proto()})
+	stream, err := c.log.ConsumeStream(withRoute(ctx, r),
+		&api.ConsumeRequest{Offset: *next, Consistency: consistency.proto(), Batch: followBatch})
 	if err != nil {
 		return streamError{err: err}, true
 	}
@@ -111,9 +115,15 @@ func (c *Client) followOnce(ctx context.Context, r route, next *uint64, consiste
 			return streamError{err: err, server: server}, true
 		}
 		*failures = 0
-		*next = res.Record.GetOffset() + 1
-		if !yield(recordOf(res.Record), nil) {
-			return streamError{}, false
+		recs := res.Records
+		if res.Record != nil { // a server that sends one record a message
+			recs = []*api.Record{res.Record}
+		}
+		for _, rec := range recs {
+			*next = rec.GetOffset() + 1
+			if !yield(recordOf(rec), nil) {
+				return streamError{}, false
+			}
 		}
 	}
 }

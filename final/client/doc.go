@@ -108,10 +108,10 @@
 //
 // Follow reads a ConsumeStream from a follower and, when it fails, opens another on
 // another server from the record after the last one it yielded: no record is skipped
-// or repeated. A Producer pipelines writes over a ProduceStream: it sends a window of
-// records without waiting for their acknowledgements, and when its stream fails, sends
-// again, in order and with their sequence numbers, every record not yet acknowledged,
-// to the new leader. It closes its stream when it has had nothing to do for a moment,
+// or repeated. A Producer pipelines writes over a ProduceBatchStream: it sends a window
+// of records, in batches of what waits, without waiting for their acknowledgements,
+// and when its stream fails, sends again, in order and with their sequence numbers,
+// every batch not yet acknowledged, to the new leader. It closes its stream when it has had nothing to do for a moment,
 // so that an idle Producer never holds up a server that is stopping.
 //
 // A Client and its Producers are safe for concurrent use.

@@ -16,8 +16,19 @@ import (
 	api "golog/api/v1"
 )
 
-// DefaultWindow is ProducerConfig.Window's default.
-const DefaultWindow = 32
+// Limits of a Producer.
+const (
+	// DefaultWindow is ProducerConfig.Window's default.
+	DefaultWindow = 4096
+	// MaxProducerWindow is the largest ProducerConfig.Window.
+	MaxProducerWindow = 1 << 16
+	// maxBatchRecords and maxBatchBytes bound a batch: the records one message of the
+	// stream carries under one sequence number. A batch's bytes fill at most one Raft
+	// entry, so a batch is never split across entries, and a record larger than that
+	// goes alone.
+	maxBatchRecords = 4096
+	maxBatchBytes   = 256 << 10
+)
 
 // streamIdleTimeout is how long a Producer keeps its stream open with no record to
 // send or to hear about.
@@ -26,27 +37,38 @@ const streamIdleTimeout = 200 * time.Millisecond
 // ProducerConfig configures a Producer.
 type ProducerConfig struct {
 	// Window is how many records may be sent and not yet acknowledged; Send waits
-	// while that many are. Zero means DefaultWindow; more than MaxWindow is MaxWindow.
+	// while that many are. Zero means DefaultWindow; more than MaxProducerWindow is
+	// MaxProducerWindow. The Producer holds that many values at most.
 	Window int
 }
 
-// A Producer appends records over one ProduceStream to the leader, pipelined: it sends
-// a record without waiting for the ones before it to be acknowledged, up to a window,
-// and the leader appends them in the order they were sent. Send hands it a record and
-// returns an Ack, which the Producer completes when the leader has answered.
+// A Producer appends records over one ProduceBatchStream to the leader, pipelined: it
+// sends records without waiting for the ones before them to be acknowledged, up to a
+// window, and the leader appends them in the order they were sent. Send hands it a
+// record and returns an Ack, which the Producer completes when the leader has answered.
 //
-// It has a producer ID of its own and numbers its records, so it retries as Produce
+// It sends records in batches: whatever records are waiting when the stream can take
+// more go together in one message, up to maxBatchRecords and maxBatchBytes. No record
+// waits for a batch to fill: a lone record goes at once, and batches grow only while
+// earlier ones are in flight, which is when a message each would cost the most. A
+// batch is appended whole, at consecutive offsets, and answered with its first offset.
+//
+// It has a producer ID of its own and numbers its batches, so it retries as Produce
 // does: when the stream fails (the leader stops or moves), it opens a new one, at the
-// new leader, and sends again, in order and with their sequence numbers, every record
-// not yet acknowledged. Records already applied are recognised and not appended again.
-// So each acknowledged record is in the log once, at the offset its Ack gives, and the
-// records are in the log in the order they were sent: the leader takes a stream's
-// records only in sequence, and refuses one whose predecessor failed (SEQUENCE_GAP, not
-// applied), so a record sent again never lands after one sent later.
+// new leader, and sends again, in order, every batch not yet acknowledged, each with
+// the records and the sequence number it had. Batches already applied are recognised
+// and not appended again. So each acknowledged record is in the log once, at the offset
+// its Ack gives, and the records are in the log in the order they were sent: the leader
+// takes a stream's batches only in sequence, and refuses one whose predecessor failed
+// (SEQUENCE_GAP, not applied), so a batch sent again never lands after one sent later.
+// The servers remember a producer's MaxWindow newest sequence numbers, so at most
+// MaxWindow batches are in flight.
 //
-// A record the servers refuse for itself (too large) fails alone: its Ack gets the
-// *Error, and the records after it go on, numbered afresh under a new producer ID (none
-// of them can be in the log: they came after the gap). When the retry budget runs out (MaxAttempts
+// A record the servers refuse for itself (too large) fails alone: the batch that held
+// it is refused whole, not applied, and its records are sent again one a batch, so
+// that only that record's Ack gets the *Error; the records after it go on, numbered
+// afresh under a new producer ID (none of them can be in the log: they came after the
+// gap). When the retry budget runs out (MaxAttempts
 // failures in a row with no acknowledgement between them), or the servers refuse the
 // Producer (the ACL), every record waiting fails; Send can be called again afterwards.
 //
@@ -65,6 +87,7 @@ type Producer struct {
 	changed chan struct{} // closed and replaced when anything below changes
 	pending []*entry      // sent or to be sent, not resolved yet, in order
 	sent    int           // how many of pending the current stream has sent
+	batches int           // how many batches the current stream has sent and not had answered
 	next    uint64        // the next sequence number
 	closing bool          // Close was called: Send refuses
 	aborted error         // set when the Producer stopped for good: why
@@ -74,12 +97,17 @@ type Producer struct {
 	acked      bool
 }
 
-// An entry is a record of a Producer until it is resolved.
+// An entry is a record of a Producer until it is resolved. The consecutive entries with
+// one producer ID and sequence number are a batch; an entry gets them when it is first
+// sent, and keeps them through retries (see renumber for the exception).
 type entry struct {
-	producer string // the producer ID it is numbered under (see renumber)
-	seq      uint64
+	producer string // the producer ID of its batch
+	seq      uint64 // its batch's sequence number; 0 until it is first sent
 	value    []byte
 	ack      *Ack
+	// alone is set when the entry must be sent in a batch of its own: a batch that
+	// held it was refused for one of its records, not known which.
+	alone bool
 	// maybe is set when a stream that had sent the record failed before answering
 	// for it: the record may be applied, so its failure would be AppliedMaybe.
 	maybe bool
@@ -125,8 +153,8 @@ func (c *Client) NewProducer(cfg ProducerConfig) (*Producer, error) {
 	switch {
 	case window <= 0:
 		window = DefaultWindow
-	case window > MaxWindow:
-		window = MaxWindow
+	case window > MaxProducerWindow:
+		window = MaxProducerWindow
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Producer{
@@ -195,8 +223,7 @@ func (p *Producer) Send(ctx context.Context, value []byte) (*Ack, error) {
 	case err != nil:
 		return nil, newError("produce stream", AppliedNo, 0, err)
 	}
-	e := &entry{producer: p.id, seq: p.next, value: value, ack: &Ack{done: make(chan struct{})}}
-	p.next++
+	e := &entry{value: value, ack: &Ack{done: make(chan struct{})}}
 	p.pending = append(p.pending, e)
 	p.notify()
 	return e.ack, nil
@@ -308,12 +335,12 @@ func (p *Producer) stream(r route) (end streamEnd) {
 	defer func() { end.picked = picked.Load() }()
 	ctx, cancel := context.WithCancel(withRoute(p.ctx, r))
 	defer cancel()
-	stream, err := p.c.log.ProduceStream(ctx)
+	stream, err := p.c.log.ProduceBatchStream(ctx)
 	if err != nil {
 		return streamEnd{err: err}
 	}
 	p.mu.Lock()
-	p.sent = 0
+	p.sent, p.batches = 0, 0
 	p.mu.Unlock()
 	sendDone := make(chan struct{})
 	go func() {
@@ -346,16 +373,16 @@ func (p *Producer) stream(r route) (end streamEnd) {
 	}
 }
 
-// sendAll sends the pending records, in order, as they come, until ctx ends or sending
-// fails (the stream's error then comes from Recv). It closes its side of the stream
-// once the Producer closes and every record is sent, or once no record has been
-// waiting for streamIdleTimeout: an open stream would hold up a server that stops
-// gracefully, since it waits for its streams to end.
-func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[api.ProduceRequest, api.ProduceResponse]) {
+// sendAll sends the pending records, in order and in batches, as they come, until ctx
+// ends or sending fails (the stream's error then comes from Recv). It closes its side
+// of the stream once the Producer closes and every record is sent, or once no record
+// has been waiting for streamIdleTimeout: an open stream would hold up a server that
+// stops gracefully, since it waits for its streams to end.
+func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[api.ProduceBatchRequest, api.ProduceBatchResponse]) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		toSend := func() bool { return p.sent < len(p.pending) || p.closing }
+		toSend := func() bool { return p.sent < len(p.pending) && p.batches < MaxWindow || p.closing }
 		if len(p.pending) == 0 && !p.closing {
 			idle, cancel := context.WithTimeout(ctx, streamIdleTimeout)
 			err := p.wait(idle, toSend)
@@ -377,9 +404,13 @@ func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[
 			_ = stream.CloseSend()
 			return
 		}
-		e := p.pending[p.sent]
-		p.sent++
-		req := &api.ProduceRequest{Record: &api.Record{Value: e.value}, ProducerId: e.producer, Sequence: e.seq}
+		if p.batches == MaxWindow { // closing, and the batches in flight are many
+			if p.wait(ctx, func() bool { return p.batches < MaxWindow || len(p.pending) == 0 }) != nil {
+				return
+			}
+			continue
+		}
+		req := p.nextBatch()
 		p.mu.Unlock()
 		err := stream.Send(req)
 		p.mu.Lock()
@@ -389,23 +420,80 @@ func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[
 	}
 }
 
-// acknowledge resolves the oldest pending record with the server's answer: the stream
+// nextBatch numbers the next batch to send, if it is new, and returns its request: the
+// records the current stream has not sent, from the first on, up to the end of its
+// batch if it has one (a batch sent before keeps its records), otherwise up to the
+// limits of a batch. The caller holds mu, and there is a record to send.
+func (p *Producer) nextBatch() *api.ProduceBatchRequest {
+	first := p.pending[p.sent]
+	if first.seq == 0 {
+		p.number(p.sent)
+	}
+	n := p.batchLen(p.sent)
+	req := &api.ProduceBatchRequest{Records: make([]*api.Record, n), ProducerId: first.producer, Sequence: first.seq}
+	for i, e := range p.pending[p.sent : p.sent+n] {
+		req.Records[i] = &api.Record{Value: e.value}
+	}
+	p.sent += n
+	p.batches++
+	return req
+}
+
+// number makes a new batch of the records from pending[from] on that have no sequence
+// number yet, as many as the limits of a batch allow (at least one), with the next
+// sequence number. The caller holds mu.
+func (p *Producer) number(from int) {
+	seq := p.next
+	p.next++
+	size := 0
+	for i, e := range p.pending[from:] {
+		if i > 0 && (e.seq != 0 || e.alone || p.pending[from].alone || i == maxBatchRecords ||
+			size+len(e.value) > maxBatchBytes) {
+			return
+		}
+		e.producer, e.seq = p.id, seq
+		size += len(e.value)
+	}
+}
+
+// batchLen returns how many records the batch starting at pending[from] holds. The
+// caller holds mu.
+func (p *Producer) batchLen(from int) int {
+	first := p.pending[from]
+	n := 1
+	for _, e := range p.pending[from+1:] {
+		if e.seq != first.seq || e.producer != first.producer {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// acknowledge resolves the oldest pending batch with the server's answer: the stream
 // answers in order.
-func (p *Producer) acknowledge(res *api.ProduceResponse) {
+func (p *Producer) acknowledge(res *api.ProduceBatchResponse) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.pending) == 0 || p.sent == 0 {
 		return // aborted meanwhile
 	}
-	e := p.pending[0]
-	p.pending = p.pending[1:]
-	p.sent--
-	if p.acked && res.Offset <= p.lastOffset {
-		p.c.logger.Warn("client: a record of a producer is in the log before one sent earlier",
-			"producer", p.id, "sequence", e.seq, "offset", res.Offset, "earlier_offset", p.lastOffset)
+	n := p.batchLen(0)
+	if int(res.Count) != n {
+		p.c.logger.Error("client: the leader answered a batch with another count of records than it held",
+			"producer", p.id, "sequence", p.pending[0].seq, "records", n, "answered", res.Count)
 	}
-	p.acked, p.lastOffset = true, res.Offset
-	e.ack.resolve(res.Offset, nil)
+	if p.acked && res.FirstOffset <= p.lastOffset {
+		p.c.logger.Warn("client: a record of a producer is in the log before one sent earlier",
+			"producer", p.id, "sequence", p.pending[0].seq, "offset", res.FirstOffset, "earlier_offset", p.lastOffset)
+	}
+	for i, e := range p.pending[:n] {
+		e.ack.resolve(res.FirstOffset+uint64(i), nil)
+	}
+	p.pending = p.pending[n:]
+	p.sent -= n
+	p.batches--
+	p.acked, p.lastOffset = true, res.FirstOffset+uint64(n-1)
 	p.notify()
 }
 
@@ -426,19 +514,33 @@ func (p *Producer) streamFailed(end streamEnd, failures int) (next route, counts
 	if len(p.pending) == 0 {
 		return next, false
 	}
+	oldest := 0 // the records of the oldest batch, the one the error answers
+	if p.sent > 0 {
+		oldest = p.batchLen(0)
+	}
 	if end.picked {
 		for i, e := range p.pending[:p.sent] {
-			if i > 0 || v.applied == AppliedMaybe {
+			if i >= oldest || v.applied == AppliedMaybe {
 				e.maybe = true
 			}
 		}
 	}
-	p.sent = 0
+	p.sent, p.batches = 0, 0
 	switch {
+	case v.perRecord && v.renumber && oldest > 1:
+		// One of the batch's records was refused, not known which: they go again
+		// one a batch, and the one refused then fails alone.
+		for _, e := range p.pending[:oldest] {
+			e.alone = true
+		}
+		p.renumber()
+		return next, false
 	case v.perRecord:
-		e := p.pending[0]
-		p.pending = p.pending[1:]
-		p.fail(e, newError("produce stream", e.applied(), failures, end.err))
+		oldest = max(oldest, 1)
+		for _, e := range p.pending[:oldest] {
+			p.fail(e, newError("produce stream", e.applied(), failures, end.err))
+		}
+		p.pending = p.pending[oldest:]
 		if v.renumber {
 			p.renumber()
 		}
@@ -448,22 +550,22 @@ func (p *Producer) streamFailed(end streamEnd, failures int) (next route, counts
 	return next, true
 }
 
-// renumber gives the pending records a new producer ID and sequence numbers from 1,
-// after the oldest was refused for itself before it reached the log (too large,
-// invalid). The servers take a stream's records only in sequence (SEQUENCE_GAP
-// otherwise), so none of the records after it can be in the log, and the old numbers
-// would now leave a gap for ever. The caller holds mu.
+// renumber takes their batches and sequence numbers from the pending records, to be
+// numbered afresh under a new producer ID from 1 when they are sent, after the oldest
+// batch was refused for a record before it reached the log (too large, invalid). The
+// servers take a stream's batches only in sequence (SEQUENCE_GAP otherwise), so none of
+// the batches after it can be in the log, and the old numbers would now leave a gap for
+// ever. The caller holds mu.
 func (p *Producer) renumber() {
 	id, err := newProducerID()
 	if err != nil {
 		p.failAll(err, 0)
 		return
 	}
-	p.id = id
-	for i, e := range p.pending {
-		e.producer, e.seq = id, uint64(i+1)
+	p.id, p.next = id, 1
+	for _, e := range p.pending {
+		e.producer, e.seq = "", 0
 	}
-	p.next = uint64(len(p.pending) + 1)
 }
 
 // applied returns what a failure of e says about it.
@@ -488,6 +590,6 @@ func (p *Producer) failAll(err error, attempts int) {
 	for _, e := range p.pending {
 		p.fail(e, newError("produce stream", e.applied(), attempts, err))
 	}
-	p.pending, p.sent = nil, 0
+	p.pending, p.sent, p.batches = nil, 0, 0
 	p.notify()
 }

@@ -52,13 +52,14 @@ func TestAProducerKeepsOrderAcrossALeaderChange(t *testing.T) {
 		require.Equal(t, uint64(i), off, "offset of record %d", i)
 	}
 	c.waitForRecords(want)
-	require.Greater(t, len(rec.served(api.Log_ProduceStream_FullMethodName)), 1,
+	require.Greater(t, len(rec.served(api.Log_ProduceBatchStream_FullMethodName)), 1,
 		"the producer went on at the new leader")
 }
 
-// lostStreamAnswer is a client stream interceptor for ProduceStream: when the answer
-// number at arrives, the record it answers having been applied, it ends the stream,
-// runs stopServer and reports a broken connection in place of the answer.
+// lostStreamAnswer is a client stream interceptor for ProduceBatchStream: when the
+// answer number at arrives, the batch it answers having been applied, it ends the
+// stream, runs stopServer and reports a broken connection in place of the answer. It
+// counts the batches and records sent.
 type lostStreamAnswer struct {
 	at         int
 	stopServer func()
@@ -66,11 +67,12 @@ type lostStreamAnswer struct {
 	mu       sync.Mutex
 	answers  int
 	sequence map[uint64]int // sequence number → how many times it was sent
+	records  int            // records sent, in all batches
 }
 
 func (l *lostStreamAnswer) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
 	streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	if method != api.Log_ProduceStream_FullMethodName {
+	if method != api.Log_ProduceBatchStream_FullMethodName {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -90,7 +92,9 @@ type lossyStream struct {
 
 func (s *lossyStream) SendMsg(m any) error {
 	s.l.mu.Lock()
-	s.l.sequence[m.(*api.ProduceRequest).Sequence]++
+	req := m.(*api.ProduceBatchRequest)
+	s.l.sequence[req.Sequence]++
+	s.l.records += len(req.Records)
 	s.l.mu.Unlock()
 	return s.ClientStream.SendMsg(m)
 }
@@ -102,7 +106,7 @@ func (s *lossyStream) RecvMsg(m any) error {
 	s.l.mu.Lock()
 	defer s.l.mu.Unlock()
 	s.l.answers++
-	if s.l.answers != s.l.at {
+	if s.l.at == 0 || s.l.answers != s.l.at {
 		return nil
 	}
 	s.cancel() // the old leader stops only once its streams have ended
@@ -113,7 +117,7 @@ func (s *lossyStream) RecvMsg(m any) error {
 func TestAProducerRetriesAcrossALeaderChangeOnce(t *testing.T) {
 	c := newCluster(t, 3)
 	old := c.leader()
-	lost := &lostStreamAnswer{at: 50, stopServer: func() { c.stop(old) }, sequence: map[uint64]int{}}
+	lost := &lostStreamAnswer{at: 5, stopServer: func() { c.stop(old) }, sequence: map[uint64]int{}}
 	cfg := c.clientConfig(nil)
 	cfg.DialOptions = []grpc.DialOption{grpc.WithChainStreamInterceptor(lost.intercept)}
 	cl := c.newClient(cfg)
@@ -135,9 +139,9 @@ func TestAProducerRetriesAcrossALeaderChangeOnce(t *testing.T) {
 		require.NoError(t, err, "record %d", i)
 		require.Equal(t, uint64(i), off, "offset of record %d", i)
 	}
-	// The 50th record was applied, its answer lost, and sent again with the same
+	// The 5th batch was applied, its answer lost, and sent again with the same
 	// sequence number: the new leader recognised it.
-	require.Greater(t, lost.sequence[50], 1, "the record whose answer was lost was sent again")
+	require.Greater(t, lost.sequence[5], 1, "the batch whose answer was lost was sent again")
 	c.waitForRecords(want)
 }
 
@@ -199,4 +203,89 @@ func TestAnIdleProducerLetsTheLeaderStop(t *testing.T) {
 	require.Equal(t, uint64(1), send("after"))
 	require.NoError(t, p.Close(t.Context()))
 	c.waitForRecords([]string{"before", "after"})
+}
+
+func TestAProducerSendsWhatWaitsInBatches(t *testing.T) {
+	c := newCluster(t, 3)
+	count := &lostStreamAnswer{sequence: map[uint64]int{}} // loses nothing: counts
+	cfg := c.clientConfig(nil)
+	cfg.DialOptions = []grpc.DialOption{grpc.WithChainStreamInterceptor(count.intercept)}
+	cl := c.newClient(cfg)
+	p, err := cl.NewProducer(client.ProducerConfig{Window: 1000})
+	require.NoError(t, err)
+
+	const n = 3000
+	var acks []*client.Ack
+	want := make([]string, n)
+	for i := range n {
+		want[i] = fmt.Sprintf("record-%d", i)
+		ack, err := p.Send(t.Context(), []byte(want[i]))
+		require.NoError(t, err)
+		acks = append(acks, ack)
+	}
+	require.NoError(t, p.Close(t.Context()))
+	for i, ack := range acks {
+		off, err := ack.Wait(t.Context())
+		require.NoError(t, err, "record %d", i)
+		require.Equal(t, uint64(i), off, "offset of record %d", i)
+	}
+	c.waitForRecords(want)
+
+	// Records sent while others were in flight went together: fewer batches than
+	// records, and every record sent once, no batch twice.
+	count.mu.Lock()
+	defer count.mu.Unlock()
+	require.Equal(t, n, count.records)
+	require.Less(t, len(count.sequence), n/10, "batches for %d records", n)
+	for seq, sent := range count.sequence {
+		require.Equal(t, 1, sent, "batch %d", seq)
+	}
+}
+
+func TestAProducerFailsARecordOfABatchAlone(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *agent.Config) {
+		cfg.Segment = storage.SegmentConfig{MaxStoreBytes: 64 << 10}
+	})
+	cl := c.newClient(c.clientConfig(nil))
+	p, err := cl.NewProducer(client.ProducerConfig{})
+	require.NoError(t, err)
+
+	// A record too large among many small ones: whatever batches they went in, only
+	// it fails, and the others are in the log once, in the order sent.
+	var (
+		acks []*client.Ack
+		want []string
+	)
+	const n, tooLarge = 400, 200
+	for i := range n {
+		value := []byte(fmt.Sprintf("record-%d", i))
+		if i == tooLarge {
+			value = make([]byte, 65<<10)
+		} else {
+			want = append(want, string(value))
+		}
+		ack, err := p.Send(t.Context(), value)
+		require.NoError(t, err)
+		acks = append(acks, ack)
+	}
+	var e *client.Error
+	require.ErrorAs(t, p.Flush(t.Context()), &e)
+	require.Equal(t, api.ReasonRecordTooLarge, e.Reason)
+	for i, ack := range acks {
+		off, err := ack.Wait(t.Context())
+		switch {
+		case i == tooLarge:
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, api.ReasonRecordTooLarge, e.Reason)
+			require.Equal(t, client.AppliedNo, e.Applied)
+		case i < tooLarge:
+			require.NoError(t, err, "record %d", i)
+			require.Equal(t, uint64(i), off, "record %d", i)
+		default:
+			require.NoError(t, err, "record %d", i)
+			require.Equal(t, uint64(i-1), off, "record %d", i)
+		}
+	}
+	require.NoError(t, p.Close(t.Context()))
+	c.waitForRecords(want)
 }

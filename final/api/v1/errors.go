@@ -31,7 +31,7 @@ const ErrorDomain = "golog"
 //	INVALID_ARGUMENT     RECORD_TOO_LARGE          no       a record larger than a segment
 //	INVALID_ARGUMENT     INVALID_REQUEST           no       no record, a bad producer ID or sequence number
 //	FAILED_PRECONDITION  SEQUENCE_TOO_OLD          no       a sequence number older than the log remembers
-//	FAILED_PRECONDITION  SEQUENCE_GAP              no       on a ProduceStream, a sequence number that does not follow
+//	FAILED_PRECONDITION  SEQUENCE_GAP              no       on a produce stream, a sequence number that does not follow
 //	                                                        the producer's previous one (an earlier record failed)
 //	UNKNOWN              LEADERSHIP_LOST           maybe    the leader lost its quorum before the write committed
 //	UNKNOWN              SHUTDOWN_AFTER_PROPOSE    maybe    the server stopped before the write committed

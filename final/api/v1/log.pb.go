@@ -409,9 +409,14 @@ func (x *ProduceBatchResponse) GetDuplicate() bool {
 // ConsumeRequest asks for the record at offset (or, for ConsumeStream, for
 // every record from offset on).
 type ConsumeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offset        uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
-	Consistency   Consistency            `protobuf:"varint,2,opt,name=consistency,proto3,enum=log.v1.Consistency" json:"consistency,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Offset      uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Consistency Consistency            `protobuf:"varint,2,opt,name=consistency,proto3,enum=log.v1.Consistency" json:"consistency,omitempty"`
+	// batch, for ConsumeStream only, is the most records one message may carry,
+	// in records: a stream of small records moves many times faster in batches.
+	// 0 or 1 sends one record a message, in record. The server may send fewer
+	// than asked (it caps a message at the records it reads from disk at once).
+	Batch         uint32 `protobuf:"varint,3,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,10 +465,19 @@ func (x *ConsumeRequest) GetConsistency() Consistency {
 	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
-// ConsumeResponse carries one record.
+func (x *ConsumeRequest) GetBatch() uint32 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+// ConsumeResponse carries one record in record, or, on a ConsumeStream that
+// asked for batches, consecutive records in records.
 type ConsumeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Record        *Record                `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	Records       []*Record              `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -501,6 +515,13 @@ func (*ConsumeResponse) Descriptor() ([]byte, []int) {
 func (x *ConsumeResponse) GetRecord() *Record {
 	if x != nil {
 		return x.Record
+	}
+	return nil
+}
+
+func (x *ConsumeResponse) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
 	}
 	return nil
 }
@@ -939,12 +960,14 @@ const file_api_v1_log_proto_rawDesc = "" +
 	"\x14ProduceBatchResponse\x12!\n" +
 	"\ffirst_offset\x18\x01 \x01(\x04R\vfirstOffset\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"_\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"u\n" +
 	"\x0eConsumeRequest\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x125\n" +
-	"\vconsistency\x18\x02 \x01(\x0e2\x13.log.v1.ConsistencyR\vconsistency\"9\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2\x13.log.v1.ConsistencyR\vconsistency\x12\x14\n" +
+	"\x05batch\x18\x03 \x01(\rR\x05batch\"c\n" +
 	"\x0fConsumeResponse\x12&\n" +
-	"\x06record\x18\x01 \x01(\v2\x0e.log.v1.RecordR\x06record\"\x13\n" +
+	"\x06record\x18\x01 \x01(\v2\x0e.log.v1.RecordR\x06record\x12(\n" +
+	"\arecords\x18\x02 \x03(\v2\x0e.log.v1.RecordR\arecords\"\x13\n" +
 	"\x11GetServersRequest\">\n" +
 	"\x12GetServersResponse\x12(\n" +
 	"\aservers\x18\x01 \x03(\v2\x0e.log.v1.ServerR\aservers\"P\n" +
@@ -976,11 +999,12 @@ const file_api_v1_log_proto_rawDesc = "" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x01\x12\x15\n" +
-	"\x11CONSISTENCY_LOCAL\x10\x022\xe7\x03\n" +
+	"\x11CONSISTENCY_LOCAL\x10\x022\xbe\x04\n" +
 	"\x03Log\x12<\n" +
 	"\aProduce\x12\x16.log.v1.ProduceRequest\x1a\x17.log.v1.ProduceResponse\"\x00\x12K\n" +
 	"\fProduceBatch\x12\x1b.log.v1.ProduceBatchRequest\x1a\x1c.log.v1.ProduceBatchResponse\"\x00\x12F\n" +
-	"\rProduceStream\x12\x16.log.v1.ProduceRequest\x1a\x17.log.v1.ProduceResponse\"\x00(\x010\x01\x12<\n" +
+	"\rProduceStream\x12\x16.log.v1.ProduceRequest\x1a\x17.log.v1.ProduceResponse\"\x00(\x010\x01\x12U\n" +
+	"\x12ProduceBatchStream\x12\x1b.log.v1.ProduceBatchRequest\x1a\x1c.log.v1.ProduceBatchResponse\"\x00(\x010\x01\x12<\n" +
 	"\aConsume\x12\x16.log.v1.ConsumeRequest\x1a\x17.log.v1.ConsumeResponse\"\x00\x12D\n" +
 	"\rConsumeStream\x12\x16.log.v1.ConsumeRequest\x1a\x17.log.v1.ConsumeResponse\"\x000\x01\x12E\n" +
 	"\n" +
@@ -1025,28 +1049,31 @@ var file_api_v1_log_proto_depIdxs = []int32{
 	1,  // 1: log.v1.ProduceBatchRequest.records:type_name -> log.v1.Record
 	0,  // 2: log.v1.ConsumeRequest.consistency:type_name -> log.v1.Consistency
 	1,  // 3: log.v1.ConsumeResponse.record:type_name -> log.v1.Record
-	10, // 4: log.v1.GetServersResponse.servers:type_name -> log.v1.Server
-	2,  // 5: log.v1.Log.Produce:input_type -> log.v1.ProduceRequest
-	4,  // 6: log.v1.Log.ProduceBatch:input_type -> log.v1.ProduceBatchRequest
-	2,  // 7: log.v1.Log.ProduceStream:input_type -> log.v1.ProduceRequest
-	6,  // 8: log.v1.Log.Consume:input_type -> log.v1.ConsumeRequest
-	6,  // 9: log.v1.Log.ConsumeStream:input_type -> log.v1.ConsumeRequest
-	8,  // 10: log.v1.Log.GetServers:input_type -> log.v1.GetServersRequest
-	11, // 11: log.v1.Log.GetStatus:input_type -> log.v1.GetStatusRequest
-	13, // 12: log.v1.Cluster.ReadIndex:input_type -> log.v1.ReadIndexRequest
-	3,  // 13: log.v1.Log.Produce:output_type -> log.v1.ProduceResponse
-	5,  // 14: log.v1.Log.ProduceBatch:output_type -> log.v1.ProduceBatchResponse
-	3,  // 15: log.v1.Log.ProduceStream:output_type -> log.v1.ProduceResponse
-	7,  // 16: log.v1.Log.Consume:output_type -> log.v1.ConsumeResponse
-	7,  // 17: log.v1.Log.ConsumeStream:output_type -> log.v1.ConsumeResponse
-	9,  // 18: log.v1.Log.GetServers:output_type -> log.v1.GetServersResponse
-	12, // 19: log.v1.Log.GetStatus:output_type -> log.v1.GetStatusResponse
-	14, // 20: log.v1.Cluster.ReadIndex:output_type -> log.v1.ReadIndexResponse
-	13, // [13:21] is the sub-list for method output_type
-	5,  // [5:13] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	1,  // 4: log.v1.ConsumeResponse.records:type_name -> log.v1.Record
+	10, // 5: log.v1.GetServersResponse.servers:type_name -> log.v1.Server
+	2,  // 6: log.v1.Log.Produce:input_type -> log.v1.ProduceRequest
+	4,  // 7: log.v1.Log.ProduceBatch:input_type -> log.v1.ProduceBatchRequest
+	2,  // 8: log.v1.Log.ProduceStream:input_type -> log.v1.ProduceRequest
+	4,  // 9: log.v1.Log.ProduceBatchStream:input_type -> log.v1.ProduceBatchRequest
+	6,  // 10: log.v1.Log.Consume:input_type -> log.v1.ConsumeRequest
+	6,  // 11: log.v1.Log.ConsumeStream:input_type -> log.v1.ConsumeRequest
+	8,  // 12: log.v1.Log.GetServers:input_type -> log.v1.GetServersRequest
+	11, // 13: log.v1.Log.GetStatus:input_type -> log.v1.GetStatusRequest
+	13, // 14: log.v1.Cluster.ReadIndex:input_type -> log.v1.ReadIndexRequest
+	3,  // 15: log.v1.Log.Produce:output_type -> log.v1.ProduceResponse
+	5,  // 16: log.v1.Log.ProduceBatch:output_type -> log.v1.ProduceBatchResponse
+	3,  // 17: log.v1.Log.ProduceStream:output_type -> log.v1.ProduceResponse
+	5,  // 18: log.v1.Log.ProduceBatchStream:output_type -> log.v1.ProduceBatchResponse
+	7,  // 19: log.v1.Log.Consume:output_type -> log.v1.ConsumeResponse
+	7,  // 20: log.v1.Log.ConsumeStream:output_type -> log.v1.ConsumeResponse
+	9,  // 21: log.v1.Log.GetServers:output_type -> log.v1.GetServersResponse
+	12, // 22: log.v1.Log.GetStatus:output_type -> log.v1.GetStatusResponse
+	14, // 23: log.v1.Cluster.ReadIndex:output_type -> log.v1.ReadIndexResponse
+	15, // [15:24] is the sub-list for method output_type
+	6,  // [6:15] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_api_v1_log_proto_init() }

@@ -22,13 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Log_Produce_FullMethodName       = "/log.v1.Log/Produce"
-	Log_ProduceBatch_FullMethodName  = "/log.v1.Log/ProduceBatch"
-	Log_ProduceStream_FullMethodName = "/log.v1.Log/ProduceStream"
-	Log_Consume_FullMethodName       = "/log.v1.Log/Consume"
-	Log_ConsumeStream_FullMethodName = "/log.v1.Log/ConsumeStream"
-	Log_GetServers_FullMethodName    = "/log.v1.Log/GetServers"
-	Log_GetStatus_FullMethodName     = "/log.v1.Log/GetStatus"
+	Log_Produce_FullMethodName            = "/log.v1.Log/Produce"
+	Log_ProduceBatch_FullMethodName       = "/log.v1.Log/ProduceBatch"
+	Log_ProduceStream_FullMethodName      = "/log.v1.Log/ProduceStream"
+	Log_ProduceBatchStream_FullMethodName = "/log.v1.Log/ProduceBatchStream"
+	Log_Consume_FullMethodName            = "/log.v1.Log/Consume"
+	Log_ConsumeStream_FullMethodName      = "/log.v1.Log/ConsumeStream"
+	Log_GetServers_FullMethodName         = "/log.v1.Log/GetServers"
+	Log_GetStatus_FullMethodName          = "/log.v1.Log/GetStatus"
 )
 
 // LogClient is the client API for Log service.
@@ -46,6 +47,11 @@ type LogClient interface {
 	// with its offset, in order. Requests are pipelined: the server reads on
 	// while earlier records are being committed.
 	ProduceStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProduceRequest, ProduceResponse], error)
+	// ProduceBatchStream is ProduceStream for batches: each request is a batch
+	// (appended as ProduceBatch appends one), each answer its first offset and
+	// count, in order. A producer that sends many small records pipelines them
+	// in batches, so that one sequence number and one message cover many.
+	ProduceBatchStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProduceBatchRequest, ProduceBatchResponse], error)
 	// Consume returns the record at an offset, or OUT_OF_RANGE when the log
 	// holds no record there.
 	Consume(ctx context.Context, in *ConsumeRequest, opts ...grpc.CallOption) (*ConsumeResponse, error)
@@ -100,6 +106,19 @@ func (c *logClient) ProduceStream(ctx context.Context, opts ...grpc.CallOption) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Log_ProduceStreamClient = grpc.BidiStreamingClient[ProduceRequest, ProduceResponse]
 
+func (c *logClient) ProduceBatchStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProduceBatchRequest, ProduceBatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Log_ServiceDesc.Streams[1], Log_ProduceBatchStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProduceBatchRequest, ProduceBatchResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Log_ProduceBatchStreamClient = grpc.BidiStreamingClient[ProduceBatchRequest, ProduceBatchResponse]
+
 func (c *logClient) Consume(ctx context.Context, in *ConsumeRequest, opts ...grpc.CallOption) (*ConsumeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ConsumeResponse)
@@ -112,7 +131,7 @@ func (c *logClient) Consume(ctx context.Context, in *ConsumeRequest, opts ...grp
 
 func (c *logClient) ConsumeStream(ctx context.Context, in *ConsumeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ConsumeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Log_ServiceDesc.Streams[1], Log_ConsumeStream_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Log_ServiceDesc.Streams[2], Log_ConsumeStream_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +183,11 @@ type LogServer interface {
 	// with its offset, in order. Requests are pipelined: the server reads on
 	// while earlier records are being committed.
 	ProduceStream(grpc.BidiStreamingServer[ProduceRequest, ProduceResponse]) error
+	// ProduceBatchStream is ProduceStream for batches: each request is a batch
+	// (appended as ProduceBatch appends one), each answer its first offset and
+	// count, in order. A producer that sends many small records pipelines them
+	// in batches, so that one sequence number and one message cover many.
+	ProduceBatchStream(grpc.BidiStreamingServer[ProduceBatchRequest, ProduceBatchResponse]) error
 	// Consume returns the record at an offset, or OUT_OF_RANGE when the log
 	// holds no record there.
 	Consume(context.Context, *ConsumeRequest) (*ConsumeResponse, error)
@@ -193,6 +217,9 @@ func (UnimplementedLogServer) ProduceBatch(context.Context, *ProduceBatchRequest
 }
 func (UnimplementedLogServer) ProduceStream(grpc.BidiStreamingServer[ProduceRequest, ProduceResponse]) error {
 	return status.Error(codes.Unimplemented, "method ProduceStream not implemented")
+}
+func (UnimplementedLogServer) ProduceBatchStream(grpc.BidiStreamingServer[ProduceBatchRequest, ProduceBatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProduceBatchStream not implemented")
 }
 func (UnimplementedLogServer) Consume(context.Context, *ConsumeRequest) (*ConsumeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Consume not implemented")
@@ -269,6 +296,13 @@ func _Log_ProduceStream_Handler(srv interface{}, stream grpc.ServerStream) error
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Log_ProduceStreamServer = grpc.BidiStreamingServer[ProduceRequest, ProduceResponse]
+
+func _Log_ProduceBatchStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(LogServer).ProduceBatchStream(&grpc.GenericServerStream[ProduceBatchRequest, ProduceBatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Log_ProduceBatchStreamServer = grpc.BidiStreamingServer[ProduceBatchRequest, ProduceBatchResponse]
 
 func _Log_Consume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ConsumeRequest)
@@ -367,6 +401,12 @@ var Log_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ProduceStream",
 			Handler:       _Log_ProduceStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ProduceBatchStream",
+			Handler:       _Log_ProduceBatchStream_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

@@ -44,9 +44,9 @@ func TestBenchScript(t *testing.T) {
 	require.NoError(t, err, "bench.sh:\n%s", out)
 	text := string(out)
 	for _, want := range []string{"machine probe:", "append + fdatasync µs: p50 ", "| case | runs | records/s |",
-		"| stream produce, 1 client, window 64 | 1 |", "| unary produce, 16 clients | 1 |",
+		"| stream produce, 1 client, window 4096 | 1 |", "| unary produce, 16 clients | 1 |",
 		"| unary produce, 1 client | 1 |", "| batch produce, 100 a call, 4 clients | 1 |",
-		"| stream consume from a follower, 1 client | 1 |", "| 1 KiB stream produce, 1 client, window 64 | 1 |",
+		"| stream consume from a follower, 1 client | 1 |", "| 1 KiB stream produce, 1 client, window 4096 | 1 |",
 		"| HTTP JSON produce, 16 clients | 1 |", "Peak resident memory", "bench: stopping the cluster"} {
 		require.Contains(t, text, want)
 	}

@@ -71,9 +71,9 @@ func ProduceStream(ctx context.Context, c *client.Client, s Settings) (Result, e
 	if s.Window <= 0 {
 		s.Window = client.DefaultWindow
 	}
-	if s.Window > client.MaxWindow {
-		return Result{}, fmt.Errorf("bench: a stream's window is at most %d records (client.MaxWindow: the servers "+
-			"remember that many sequence numbers per producer to recognise retries), not %d", client.MaxWindow, s.Window)
+	if s.Window > client.MaxProducerWindow {
+		return Result{}, fmt.Errorf("bench: a stream's window is at most %d records (client.MaxProducerWindow), not %d",
+			client.MaxProducerWindow, s.Window)
 	}
 	r, err := produce(ctx, c, "produce/stream", s, func(ctx context.Context, w *worker, s Settings) error {
 		return streamRecords(ctx, c, w, s)

@@ -101,21 +101,21 @@ func newBenchProduceCommand(opts *ClientOptions) *cobra.Command {
 acknowledged record back and check it.
 
 --mode unary    one Produce call per record, --clients calls in flight
---mode stream   pipelined: one ProduceStream per client, --window records in flight on
-                each (at most 64: the servers remember 64 sequence numbers per producer)
+--mode stream   pipelined: one client.Producer per client (a ProduceBatchStream that
+                batches what waits), --window records in flight on each
 --mode batch    ProduceBatch calls of --batch records, --clients calls in flight
 --mode http     POST requests to the HTTP JSON API at --http, --clients at a time over
                 keep-alive connections` + exitCodesHelp,
 		Example: `  golog bench produce --mode unary --clients 16 --count 50000
-  golog bench produce --mode stream --window 64 --duration 10s --count 0 --json`,
+  golog bench produce --mode stream --window 4096 --duration 10s --count 0 --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var workload func(ctx context.Context, c *client.Client, s bench.Settings) (bench.Result, error)
 			switch mode {
 			case "unary":
 				workload = bench.ProduceUnary
 			case "stream":
-				if f.settings.Window > client.MaxWindow {
-					return usageErrorf("--window is at most %d, not %d", client.MaxWindow, f.settings.Window)
+				if f.settings.Window < 1 || f.settings.Window > client.MaxProducerWindow {
+					return usageErrorf("--window must be from 1 to %d, not %d", client.MaxProducerWindow, f.settings.Window)
 				}
 				workload = bench.ProduceStream
 			case "batch":

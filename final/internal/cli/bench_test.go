@@ -68,7 +68,8 @@ func TestBench(t *testing.T) {
 
 	for _, bad := range [][]string{
 		{"produce", "--mode", "sideways"},
-		{"produce", "--mode", "stream", "--window", "65"},
+		{"produce", "--mode", "stream", "--window", "65537"},
+		{"produce", "--mode", "stream", "--window", "0"},
 		{"produce", "--size", "8"},
 		{"produce", "--count", "0"},
 		{"produce", "--mode", "http", "--http", "ftp://x"},

@@ -27,14 +27,15 @@ var _ Authorizer = (*auth.Authorizer)(nil)
 // denied unless granted, so a new RPC cannot be served by accident before someone
 // decides who may call it.
 var rpcActions = map[string]string{
-	api.Log_Produce_FullMethodName:       auth.ActionProduce,
-	api.Log_ProduceBatch_FullMethodName:  auth.ActionProduce,
-	api.Log_ProduceStream_FullMethodName: auth.ActionProduce,
-	api.Log_Consume_FullMethodName:       auth.ActionConsume,
-	api.Log_ConsumeStream_FullMethodName: auth.ActionConsume,
-	api.Log_GetServers_FullMethodName:    auth.ActionConsume, // whoever may read may find the servers
-	api.Log_GetStatus_FullMethodName:     auth.ActionConsume,
-	api.Cluster_ReadIndex_FullMethodName: auth.ActionCluster,
+	api.Log_Produce_FullMethodName:            auth.ActionProduce,
+	api.Log_ProduceBatch_FullMethodName:       auth.ActionProduce,
+	api.Log_ProduceStream_FullMethodName:      auth.ActionProduce,
+	api.Log_ProduceBatchStream_FullMethodName: auth.ActionProduce,
+	api.Log_Consume_FullMethodName:            auth.ActionConsume,
+	api.Log_ConsumeStream_FullMethodName:      auth.ActionConsume,
+	api.Log_GetServers_FullMethodName:         auth.ActionConsume, // whoever may read may find the servers
+	api.Log_GetStatus_FullMethodName:          auth.ActionConsume,
+	api.Cluster_ReadIndex_FullMethodName:      auth.ActionCluster,
 	// Health checks and reflection (see health.go): whoever may read.
 	healthpb.Health_Check_FullMethodName:                                   auth.ActionConsume,
 	healthpb.Health_Watch_FullMethodName:                                   auth.ActionConsume,

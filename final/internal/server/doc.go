@@ -59,12 +59,14 @@
 //
 // # The gRPC service
 //
-//	Produce        one record in, its offset out
-//	Consume        an offset in, its record out
-//	ProduceStream  a stream of records in, their offsets out, in the same order
-//	ConsumeStream  an offset in, that record and every later one out, for as long as
-//	               the client listens
-//	GetServers     the servers of the cluster, and which one leads
+//	Produce             one record in, its offset out
+//	ProduceBatch        records in, appended all or none, the first one's offset out
+//	Consume             an offset in, its record out
+//	ProduceStream       a stream of records in, their offsets out, in the same order
+//	ProduceBatchStream  a stream of batches in, their first offsets out, in order
+//	ConsumeStream       an offset in, that record and every later one out (one or a
+//	                    batch a message), for as long as the client listens
+//	GetServers          the servers of the cluster, and which one leads
 //
 // The service is served over mutual TLS only, and every RPC is checked before its
 // handler runs (authorize.go): the caller is the Common Name of the client certificate

@@ -223,9 +223,33 @@ func (s *logService) ProduceBatch(ctx context.Context, req *api.ProduceBatchRequ
 // server shuts down: it stops reading, answers what it proposed, and ends with
 // UNAVAILABLE SHUTTING_DOWN, the records not answered not applied.
 func (s *logService) ProduceStream(stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse]) error {
+	return serveProduceStream(s, stream, func(req *api.ProduceRequest) (consensus.AppendRequest, error) {
+		return appendRequest([]*api.Record{req.GetRecord()}, req.GetProducerId(), req.GetSequence())
+	}, func(res consensus.AppendResult) *api.ProduceResponse {
+		return &api.ProduceResponse{Offset: res.Offset, Duplicate: res.Duplicate}
+	})
+}
+
+// ProduceBatchStream is ProduceStream with a batch in each request, appended all or
+// none at consecutive offsets (as ProduceBatch appends one), and its first offset and
+// count in each answer. One sequence number covers a batch.
+func (s *logService) ProduceBatchStream(stream grpc.BidiStreamingServer[api.ProduceBatchRequest, api.ProduceBatchResponse]) error {
+	return serveProduceStream(s, stream, func(req *api.ProduceBatchRequest) (consensus.AppendRequest, error) {
+		return appendRequest(req.GetRecords(), req.GetProducerId(), req.GetSequence())
+	}, func(res consensus.AppendResult) *api.ProduceBatchResponse {
+		return &api.ProduceBatchResponse{FirstOffset: res.Offset, Count: uint32(res.Count), Duplicate: res.Duplicate}
+	})
+}
+
+// serveProduceStream serves a produce stream whose requests ask for the appends
+// request returns, each answered with what response makes of its result (see
+// ProduceStream).
+func serveProduceStream[Req, Res any](s *logService, stream grpc.BidiStreamingServer[Req, Res],
+	request func(*Req) (consensus.AppendRequest, error), response func(consensus.AppendResult) *Res) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	ps := &produceStream{log: s.log, stream: stream, out: make(chan proposed, s.window)}
+	ps := &produceStream[Req, Res]{log: s.log, stream: stream, request: request, response: response,
+		out: make(chan proposed, s.window)}
 	go ps.proposeAll(ctx)
 	for {
 		select {
@@ -242,11 +266,13 @@ func (s *logService) ProduceStream(stream grpc.BidiStreamingServer[api.ProduceRe
 	}
 }
 
-// produceStream is the state of one ProduceStream.
-type produceStream struct {
-	log    Log
-	stream grpc.BidiStreamingServer[api.ProduceRequest, api.ProduceResponse]
-	out    chan proposed // what proposeAll proposed, in order; closed when it returns
+// produceStream is the state of one produce stream.
+type produceStream[Req, Res any] struct {
+	log      Log
+	stream   grpc.BidiStreamingServer[Req, Res]
+	request  func(*Req) (consensus.AppendRequest, error)
+	response func(consensus.AppendResult) *Res
+	out      chan proposed // what proposeAll proposed, in order; closed when it returns
 
 	mu       sync.Mutex
 	stopped  bool // guarded by mu: proposeAll proposes nothing more
@@ -254,15 +280,15 @@ type produceStream struct {
 	answered int  // items answered; the answering goroutine's alone
 }
 
-// proposed is one request of a ProduceStream: its proposal, or the error that ends the
-// stream (io.EOF excluded: the channel is closed then).
+// proposed is one request of a produce stream: its proposal, or the error that ends
+// the stream (io.EOF excluded: the channel is closed then).
 type proposed struct {
 	proposal *consensus.Proposal
 	err      error
 }
 
 // answer waits for p and sends its answer.
-func (ps *produceStream) answer(ctx context.Context, p proposed) error {
+func (ps *produceStream[Req, Res]) answer(ctx context.Context, p proposed) error {
 	ps.answered++
 	if p.err != nil {
 		return p.err
@@ -271,12 +297,12 @@ func (ps *produceStream) answer(ctx context.Context, p proposed) error {
 	if err != nil {
 		return toStatus(err)
 	}
-	return ps.stream.Send(&api.ProduceResponse{Offset: res.Offset, Duplicate: res.Duplicate})
+	return ps.stream.Send(ps.response(res))
 }
 
 // stop makes proposeAll propose nothing more, answers what it proposed, and returns
 // the error that ends the stream.
-func (ps *produceStream) stop(ctx context.Context) error {
+func (ps *produceStream[Req, Res]) stop(ctx context.Context) error {
 	ps.mu.Lock()
 	ps.stopped = true
 	pushed := ps.pushed
@@ -293,7 +319,7 @@ func (ps *produceStream) stop(ctx context.Context) error {
 // proposeAll reads the requests of the stream and proposes each, in order, sending the
 // proposals to out, which it closes when the client closes its side, after an error,
 // or once the stream is stopped.
-func (ps *produceStream) proposeAll(ctx context.Context) {
+func (ps *produceStream[Req, Res]) proposeAll(ctx context.Context) {
 	defer close(ps.out)
 	for {
 		req, err := ps.stream.Recv()
@@ -317,7 +343,7 @@ func (ps *produceStream) proposeAll(ctx context.Context) {
 
 // propose proposes req (unless the stream is stopped: then ok is false), or carries
 // recvErr.
-func (ps *produceStream) propose(ctx context.Context, req *api.ProduceRequest, recvErr error) (p proposed, ok bool) {
+func (ps *produceStream[Req, Res]) propose(ctx context.Context, req *Req, recvErr error) (p proposed, ok bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.stopped {
@@ -327,7 +353,7 @@ func (ps *produceStream) propose(ctx context.Context, req *api.ProduceRequest, r
 	if recvErr != nil {
 		return proposed{err: recvErr}, true
 	}
-	ar, err := appendRequest([]*api.Record{req.GetRecord()}, req.GetProducerId(), req.GetSequence())
+	ar, err := ps.request(req)
 	if err != nil {
 		return proposed{err: err}, true
 	}
@@ -371,8 +397,10 @@ const consumeBatch = 256
 // is as fresh as asked (a linearizable one makes sure this server has every record
 // acknowledged before the stream began); the rest follow what this server applies: at
 // the end of the log it waits on the log's Appended signal, so an idle stream costs no
-// CPU. It ends when the client cancels (CANCELED), the server shuts down (UNAVAILABLE)
-// or a read fails.
+// CPU. A client that asks for batches (req.Batch) gets up to that many records a
+// message, as many as one read returned: a message each costs more than the record
+// in it when records are small. It ends when the client cancels (CANCELED), the server
+// shuts down (UNAVAILABLE) or a read fails.
 func (s *logService) ConsumeStream(req *api.ConsumeRequest, stream grpc.ServerStreamingServer[api.ConsumeResponse]) error {
 	ctx := stream.Context()
 	c, err := consistency(req.GetConsistency())
@@ -388,10 +416,8 @@ func (s *logService) ConsumeStream(req *api.ConsumeRequest, stream grpc.ServerSt
 		recs, err := s.log.ReadBatch(ctx, offset, consumeBatch, c)
 		switch {
 		case err == nil:
-			for _, rec := range recs {
-				if err := stream.Send(&api.ConsumeResponse{Record: rec}); err != nil {
-					return err
-				}
+			if err := sendRecords(stream, recs, req.GetBatch()); err != nil {
+				return err
 			}
 			offset += uint64(len(recs))
 			c = consensus.Local
@@ -410,6 +436,27 @@ func (s *logService) ConsumeStream(req *api.ConsumeRequest, stream grpc.ServerSt
 			return api.Error(codes.Unavailable, api.ReasonShuttingDown, "consume stream: the server is shutting down", nil)
 		}
 	}
+}
+
+// sendRecords sends recs on a ConsumeStream: one a message, or, when the client asked
+// for batches, up to batch a message.
+func sendRecords(stream grpc.ServerStreamingServer[api.ConsumeResponse], recs []*api.Record, batch uint32) error {
+	if batch <= 1 {
+		for _, rec := range recs {
+			if err := stream.Send(&api.ConsumeResponse{Record: rec}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), int(batch))
+		if err := stream.Send(&api.ConsumeResponse{Records: recs[:n]}); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
 }
 
 // GetServers lists the servers of the cluster, and which one leads.

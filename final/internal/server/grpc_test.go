@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -387,4 +388,83 @@ func TestProduceStreamRefusesAGap(t *testing.T) {
 	require.Equal(t, api.ReasonSequenceGap, info.Reason)
 	require.Equal(t, api.AppliedNo, api.WasApplied(err))
 	require.Equal(t, uint64(1), f.log.Status().NextOffset, "c was not appended")
+}
+
+// A ProduceBatchStream appends each batch whole at consecutive offsets and answers
+// each in order; a batch repeated with its producer ID and sequence number is not
+// appended again; an empty batch ends the stream, not applied.
+func TestProduceBatchStreamAnswersEachBatchInOrder(t *testing.T) {
+	f := newFixture(t, nil)
+	stream, err := f.client.ProduceBatchStream(t.Context())
+	require.NoError(t, err)
+	batches := [][]string{{"a", "b", "c"}, {"d"}, {"e", "f"}}
+	for i, values := range batches {
+		req := &api.ProduceBatchRequest{ProducerId: "p", Sequence: uint64(i + 1)}
+		for _, v := range values {
+			req.Records = append(req.Records, record(v))
+		}
+		require.NoError(t, stream.Send(req))
+	}
+	// The second batch again: a retry.
+	require.NoError(t, stream.Send(&api.ProduceBatchRequest{Records: []*api.Record{record("d")}, ProducerId: "p", Sequence: 2}))
+	require.NoError(t, stream.Send(&api.ProduceBatchRequest{ProducerId: "p", Sequence: 4}))
+	for _, want := range []*api.ProduceBatchResponse{
+		{FirstOffset: 0, Count: 3}, {FirstOffset: 3, Count: 1}, {FirstOffset: 4, Count: 2},
+		{FirstOffset: 3, Count: 1, Duplicate: true},
+	} {
+		res, err := stream.Recv()
+		require.NoError(t, err)
+		require.Equal(t, want.FirstOffset, res.FirstOffset)
+		require.Equal(t, want.Count, res.Count)
+		require.Equal(t, want.Duplicate, res.Duplicate)
+	}
+	_, err = stream.Recv()
+	requireCode(t, codes.InvalidArgument, err)
+	require.Equal(t, api.AppliedNo, api.WasApplied(err))
+	for i, want := range []string{"a", "b", "c", "d", "e", "f"} {
+		res, err := f.client.Consume(t.Context(), &api.ConsumeRequest{Offset: uint64(i)})
+		require.NoError(t, err)
+		require.Equal(t, want, string(res.Record.Value))
+	}
+	require.Equal(t, uint64(6), f.log.Status().NextOffset)
+}
+
+// A ConsumeStream that asks for batches gets consecutive records, several a message and
+// never more than it asked for, and then the new ones as they come.
+func TestConsumeStreamSendsBatchesWhenAsked(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	const n, batch = 100, 16
+	values := make([]*api.Record, n)
+	for i := range values {
+		values[i] = record(fmt.Sprint("old-", i))
+	}
+	_, err := f.client.ProduceBatch(ctx, &api.ProduceBatchRequest{Records: values})
+	require.NoError(t, err)
+	stream, err := f.client.ConsumeStream(ctx, &api.ConsumeRequest{Offset: 0, Batch: batch})
+	require.NoError(t, err)
+	var next uint64
+	messages := 0
+	for next < n {
+		res, err := stream.Recv()
+		require.NoError(t, err)
+		require.Nil(t, res.Record, "a batched stream sends records, not record")
+		require.NotEmpty(t, res.Records)
+		require.LessOrEqual(t, len(res.Records), batch)
+		for _, rec := range res.Records {
+			require.Equal(t, next, rec.Offset)
+			require.Equal(t, fmt.Sprint("old-", next), string(rec.Value))
+			next++
+		}
+		messages++
+	}
+	require.Less(t, messages, n/2, "records in %d messages", messages)
+
+	_, err = f.client.Produce(ctx, &api.ProduceRequest{Record: record("new")})
+	require.NoError(t, err)
+	res, err := stream.Recv()
+	require.NoError(t, err)
+	require.Len(t, res.Records, 1)
+	require.Equal(t, uint64(n), res.Records[0].Offset)
+	require.Equal(t, "new", string(res.Records[0].Value))
 }
