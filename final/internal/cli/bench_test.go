@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,8 +104,10 @@ func BenchmarkCluster(b *testing.B) {
 		run  func(ctx context.Context, c *client.Client, s bench.Settings) (bench.Result, error)
 		s    bench.Settings
 	}{
-		{"produce-stream", bench.ProduceStream, bench.Settings{Window: client.MaxWindow}},
-		{"produce-stream-8", bench.ProduceStream, bench.Settings{Window: client.MaxWindow, Clients: 8}},
+		{"produce-stream", bench.ProduceStream, bench.Settings{Window: client.DefaultWindow}},
+		{"produce-stream-8", bench.ProduceStream, bench.Settings{Window: client.DefaultWindow, Clients: 8}},
+		{"produce-stream-1k", bench.ProduceStream, bench.Settings{Window: client.DefaultWindow, Size: 1024}},
+		{"produce-unary-1", bench.ProduceUnary, bench.Settings{Clients: 1}},
 		{"produce-unary-16", bench.ProduceUnary, bench.Settings{Clients: 16}},
 		{"consume-stream", func(ctx context.Context, c *client.Client, s bench.Settings) (bench.Result, error) {
 			return bench.ConsumeStream(ctx, c, client.Linearizable, s)
@@ -118,7 +121,7 @@ func BenchmarkCluster(b *testing.B) {
 			require.NoError(b, err)
 			b.Cleanup(func() { require.NoError(b, cl.Close()) })
 			s := w.s
-			s.Size, s.Count = 100, int64(b.N)
+			s.Size, s.Count = cmp.Or(s.Size, 100), int64(b.N)
 			b.ResetTimer()
 			r, err := w.run(b.Context(), cl, s)
 			b.StopTimer()
