@@ -23,11 +23,12 @@ const (
 	// MaxProducerWindow is the largest ProducerConfig.Window.
 	MaxProducerWindow = 1 << 16
 	// maxBatchRecords and maxBatchBytes bound a batch: the records one message of the
-	// stream carries under one sequence number. A batch's bytes fill at most one Raft
-	// entry, so a batch is never split across entries, and a record larger than that
-	// goes alone.
+	// stream carries under one sequence number. A batch's values take at most half of
+	// the leader's largest Raft entry (256 KiB), so that with its headers it always fits
+	// in one, and the leader can join two in an entry; a record larger than that goes
+	// alone.
 	maxBatchRecords = 4096
-	maxBatchBytes   = 256 << 10
+	maxBatchBytes   = 128 << 10
 )
 
 // streamIdleTimeout is how long a Producer keeps its stream open with no record to
@@ -48,7 +49,7 @@ type ProducerConfig struct {
 // record and returns an Ack, which the Producer completes when the leader has answered.
 //
 // It sends records in batches: whatever records are waiting when the stream can take
-// more go together in one message, up to maxBatchRecords and maxBatchBytes. No record
+// more go together in one message, up to 4,096 records or 128 KiB of values. No record
 // waits for a batch to fill: a lone record goes at once, and batches grow only while
 // earlier ones are in flight, which is when a message each would cost the most. A
 // batch is appended whole, at consecutive offsets, and answered with its first offset.
