@@ -34,7 +34,7 @@ func (l *Log) AppendBatch(records []*Record) (uint64, error) {
 	if first > math.MaxUint64-uint64(len(records)) { // NextOffset would wrap around
 		return 0, fmt.Errorf("append batch: %d records from offset %d would use offsets past the last", len(records), first)
 	}
-	w := batchWriter{l: l, frames: l.batchFrames[:0]}
+	w := batchWriter{l: l, frames: slices.Grow(l.batchFrames[:0], batchBytes(records))}
 	defer func() {
 		if cap(w.frames) <= maxRetainedFrameBuffer {
 			l.batchFrames = w.frames[:0]
@@ -51,6 +51,18 @@ func (l *Log) AppendBatch(records []*Record) (uint64, error) {
 	close(l.appended)
 	l.appended = make(chan struct{})
 	return first, nil
+}
+
+// batchBytes returns the most bytes the frames of records take, so that the buffer
+// they are encoded into is allocated once.
+func batchBytes(records []*Record) int {
+	n := 0
+	for _, r := range records {
+		if r != nil {
+			n += frameHeaderSize + maxRecordOverhead + len(r.Value)
+		}
+	}
+	return n
 }
 
 // batchWriter gathers the frames of a batch for the active segment, and writes them

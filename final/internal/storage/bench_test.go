@@ -121,7 +121,7 @@ func BenchmarkOpen(b *testing.B) {
 // It reports ns per record; compare with BenchmarkAppend and BenchmarkAppendSync.
 func BenchmarkAppendBatch(b *testing.B) {
 	for _, sync := range []bool{false, true} {
-		for _, size := range []int{1, 64} {
+		for _, size := range []int{1, 64, 2048} {
 			b.Run(fmt.Sprintf("value=100B/batch=%d/sync=%t", size, sync), func(b *testing.B) {
 				l := openBenchLog(b)
 				batch := make([]*storage.Record, size)

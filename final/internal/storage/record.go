@@ -72,9 +72,5 @@ func atOffset(r *Record, off uint64) *Record {
 // Config.Segment.MaxStoreBytes.
 func RecordFrameSize(r *Record) (uint64, error) {
 	largest := &Record{Value: r.Value, Offset: math.MaxUint64, TimeUnixNano: math.MinInt64, RaftIndex: math.MaxUint64}
-	p, err := marshalRecord(largest)
-	if err != nil {
-		return 0, err
-	}
-	return frameHeaderSize + uint64(len(p)), nil
+	return frameHeaderSize + uint64(proto.Size(largest)), nil // the size, without encoding a copy
 }

@@ -38,8 +38,14 @@ const (
 	// scanBufferSize is the read buffer used when scanning a store file on open.
 	scanBufferSize = 64 << 10
 
-	// maxRetainedFrameBuffer bounds the frame buffer a store keeps between appends.
-	maxRetainedFrameBuffer = 64 << 10
+	// maxRetainedFrameBuffer bounds the frame buffer a log keeps between batches: the
+	// largest Raft entry's records (256 KiB of values) fit, so that a busy log does not
+	// allocate a buffer for every batch.
+	maxRetainedFrameBuffer = 1 << 20
+
+	// maxRecordOverhead is the most a record's encoding adds to its value: the tags,
+	// the value's length, and the offset, time and Raft index at their largest.
+	maxRecordOverhead = 4 + 5 + 3*10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
