@@ -29,7 +29,9 @@ const opTimeout = 3 * time.Second
 // A workload is clients producing and consuming through both APIs while the faults
 // happen, each operation recorded in rec. Workers take turns between the gRPC client
 // (which finds the leader and retries idempotently) and the HTTP API of a server
-// chosen at random (an Idempotency-Key makes a forwarded write safe to retry).
+// chosen at random (an Idempotency-Key makes a forwarded write safe to retry). One more
+// producer streams bursts of records through a client.Producer (batched, pipelined,
+// resent with their sequence numbers when its stream fails).
 type workload struct {
 	c      *cluster
 	rec    *history.Recorder
@@ -45,9 +47,10 @@ func newWorkload(c *cluster, rec *history.Recorder) *workload {
 	return w
 }
 
-// run runs workers producers and as many consumers until ctx ends.
+// run runs workers producers, as many consumers and a streaming producer until ctx ends.
 func (w *workload) run(ctx context.Context, workers int, seed uint64) {
 	var wg sync.WaitGroup
+	wg.Go(func() { w.stream(ctx, 2*workers) })
 	for i := range 2 * workers {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		wg.Go(func() {
@@ -100,6 +103,65 @@ func (w *workload) produce(worker, n int, rng *rand.Rand) {
 		p.Failed(err)
 	default:
 		p.Maybe(err)
+	}
+}
+
+// The streaming producer sends streamBurst records, waits for their outcomes, then
+// for streamPause: unpaced, it would write thousands of records a second, and the
+// history the linearizability check searches would grow with them.
+const (
+	streamBurst = 10
+	streamPause = 100 * time.Millisecond
+)
+
+// stream sends bursts of streamBurst unique values through one client.Producer until
+// ctx ends. Each record is an operation of its own, from its Send to its outcome (or
+// opTimeout), recorded under client IDs firstClient, firstClient+1, ...: one per record
+// of a burst, as a burst's records are in flight together and the next burst starts
+// when they are all done.
+func (w *workload) stream(ctx context.Context, firstClient int) {
+	p, err := w.client.NewProducer(client.ProducerConfig{Window: streamBurst})
+	if err != nil {
+		w.rec.Note("stream producer: %v", err)
+		return
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p.Close(cctx) // what is still unresolved was recorded as unknown
+	}()
+	for n := 0; ctx.Err() == nil; n += streamBurst {
+		var wg sync.WaitGroup
+		for i := range streamBurst {
+			value := fmt.Sprintf("s-%d", n+i)
+			op := w.rec.Append(firstClient+i, "stream", "", value)
+			sctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			ack, err := p.Send(sctx, []byte(value))
+			if err != nil {
+				cancel()
+				op.Failed(err) // not sent: the Producer refused it (Applied "no")
+				continue
+			}
+			wg.Go(func() {
+				defer cancel()
+				off, err := ack.Wait(sctx)
+				var cerr *client.Error
+				switch {
+				case err == nil:
+					w.acked(off)
+					op.Appended(off)
+				case errors.As(err, &cerr) && cerr.Applied == client.AppliedNo:
+					op.Failed(err)
+				default: // failed maybe, or still unresolved at the timeout
+					op.Maybe(err)
+				}
+			})
+		}
+		wg.Wait()
+		select {
+		case <-time.After(streamPause):
+		case <-ctx.Done():
+		}
 	}
 }
 

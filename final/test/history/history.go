@@ -44,7 +44,7 @@ type Op struct {
 	ID     int    `json:"id"`
 	Client int    `json:"client"` // a worker number: one operation at a time per client
 	Kind   Kind   `json:"kind"`
-	Via    string `json:"via"`    // the API used: "grpc" or "http"
+	Via    string `json:"via"`    // the API used: "grpc", "stream" (a client.Producer) or "http"
 	Server string `json:"server"` // the server the request was sent to, if one was chosen
 
 	// Value is the value an append wrote, or the value a read answered.
