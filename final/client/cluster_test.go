@@ -16,10 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	api "golog/api/v1"
 	"golog/client"
@@ -268,17 +266,34 @@ func (c *cluster) newClient(cfg client.Config) *client.Client {
 
 // records returns the values nd holds, by offset, from 0 to its end, read locally.
 func records(ctx context.Context, nd *node) ([]string, error) {
+	st, err := nd.direct.GetStatus(ctx, &api.GetStatusRequest{})
+	if err != nil {
+		return nil, err
+	}
 	var values []string
-	for off := uint64(0); ; off++ {
-		res, err := nd.direct.Consume(ctx, &api.ConsumeRequest{Offset: off, Consistency: api.Consistency_CONSISTENCY_LOCAL})
-		if status.Code(err) == codes.OutOfRange {
-			return values, nil
-		}
+	if st.NextOffset == 0 {
+		return values, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream
+	stream, err := nd.direct.ConsumeStream(ctx,
+		&api.ConsumeRequest{Offset: 0, Consistency: api.Consistency_CONSISTENCY_LOCAL, Batch: 256})
+	if err != nil {
+		return nil, err
+	}
+	for uint64(len(values)) < st.NextOffset {
+		res, err := stream.Recv()
 		if err != nil {
 			return nil, err
 		}
-		values = append(values, string(res.Record.Value))
+		for _, rec := range res.Records {
+			if rec.Offset != uint64(len(values)) {
+				return nil, fmt.Errorf("%s: record at offset %d where %d was due", nd.name, rec.Offset, len(values))
+			}
+			values = append(values, string(rec.Value))
+		}
 	}
+	return values, nil
 }
 
 // waitForRecords waits until every running server holds exactly want, want[i] at

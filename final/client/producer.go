@@ -69,9 +69,11 @@ type ProducerConfig struct {
 // it is refused whole, not applied, and its records are sent again one a batch, so
 // that only that record's Ack gets the *Error; the records after it go on, numbered
 // afresh under a new producer ID (none of them can be in the log: they came after the
-// gap). When the retry budget runs out (MaxAttempts
-// failures in a row with no acknowledgement between them), or the servers refuse the
-// Producer (the ACL), every record waiting fails; Send can be called again afterwards.
+// gap). When the retry budget runs out (MaxAttempts failures in a row with no
+// acknowledgement between them), or the servers refuse the Producer (the ACL), every
+// record waiting fails; Send can be called again afterwards, and the records sent then
+// are numbered afresh under a new producer ID, as the servers may never have seen the
+// batches that failed.
 //
 // Create it with Client.NewProducer and release it with Close. Its methods are safe for
 // concurrent use; records sent from several goroutines at once are in the order Send
@@ -547,16 +549,20 @@ func (p *Producer) streamFailed(end streamEnd, failures int) (next route, counts
 		}
 	case !v.retry || failures >= p.c.retry.MaxAttempts:
 		p.failAll(end.err, failures)
+		// The servers may never have seen some of the batches given up: the next
+		// ones would follow a gap, and be refused for ever (SEQUENCE_GAP).
+		p.renumber()
 	}
 	return next, true
 }
 
 // renumber takes their batches and sequence numbers from the pending records, to be
-// numbered afresh under a new producer ID from 1 when they are sent, after the oldest
-// batch was refused for a record before it reached the log (too large, invalid). The
-// servers take a stream's batches only in sequence (SEQUENCE_GAP otherwise), so none of
-// the batches after it can be in the log, and the old numbers would now leave a gap for
-// ever. The caller holds mu.
+// numbered afresh under a new producer ID from 1 when they are sent: after the oldest
+// batch was refused for a record before it reached the log (too large, invalid), or
+// after the Producer gave up on every pending batch. The servers take a stream's
+// batches only in sequence (SEQUENCE_GAP otherwise), so none of the batches after the
+// refused one can be in the log, and the old numbers would now leave a gap for ever.
+// The caller holds mu.
 func (p *Producer) renumber() {
 	id, err := newProducerID()
 	if err != nil {

