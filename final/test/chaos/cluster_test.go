@@ -21,6 +21,7 @@ import (
 
 	"golog/client"
 	"golog/internal/testenv"
+	"golog/test/history"
 )
 
 // imageUID is the user the image runs as: the data and certificate directories the
@@ -44,6 +45,7 @@ type cluster struct {
 	formed  bool        // the servers have formed one cluster: each joins through the others
 	tls     *tls.Config // the root client's
 	http    *httpClient
+	rec     *history.Recorder // told of every start after the first, if set
 }
 
 // A node is one server: a container, and its data directory on the host, which outlives
@@ -62,6 +64,7 @@ type node struct {
 	down     bool // killed or stopped
 	paused   bool
 	isolated bool
+	cutFrom  []string // the addresses a split cut it off from
 }
 
 func (n *node) rpcAddr() string  { return n.addr() + ":8400" }
@@ -291,10 +294,14 @@ func (c *cluster) run(nd *node) {
 }
 
 // start starts nd again with its data: a new container (joining through the others)
-// on the same data directory and address.
+// on the same data directory and address. The recorder learns of it before the server
+// starts: from then on its local reads are held to every earlier acknowledgement.
 func (c *cluster) start(nd *node) error {
 	if _, err := docker("rm", "-f", nd.container); err != nil {
 		return err
+	}
+	if c.rec != nil {
+		c.rec.Started(nd.name)
 	}
 	c.run(nd)
 	nd.down = false
@@ -398,7 +405,7 @@ func (c *cluster) poll(timeout time.Duration, try func(ctx context.Context) erro
 func (c *cluster) leader() *node {
 	votes := map[string]int{}
 	for _, nd := range c.nodes {
-		if nd.down || nd.paused || nd.isolated {
+		if nd.down || nd.paused || nd.isolated || nd.cutFrom != nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.t.Context(), time.Second)
