@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,14 @@ type cluster struct {
 	tls     *tls.Config // the root client's
 	http    *httpClient
 	rec     *history.Recorder // told of every start after the first, if set
+
+	lastStart atomic.Pointer[start] // the latest start after the first, for the workload
+}
+
+// A start is a server's start after the first: a restart, or a start after a crash.
+type start struct {
+	nd *node
+	at time.Time
 }
 
 // A node is one server: a container, and its data directory on the host, which outlives
@@ -303,6 +312,7 @@ func (c *cluster) start(nd *node) error {
 	if c.rec != nil {
 		c.rec.Started(nd.name)
 	}
+	c.lastStart.Store(&start{nd: nd, at: time.Now()})
 	c.run(nd)
 	nd.down = false
 	return nil
