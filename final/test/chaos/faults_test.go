@@ -85,7 +85,7 @@ func (c *cluster) isolate(nd *node) (string, error) {
 // old leader among them has stepped down).
 func (c *cluster) split(rng *rand.Rand, leaderInMinority bool) (string, error) {
 	minority, majority, old := c.sides(rng, leaderInMinority)
-	what := fmt.Sprintf("split %v | %v, the leader %v", minority, majority, old)
+	what := fmt.Sprintf("partition %v | %v, the leader %v", minority, majority, old)
 	var peers []string
 	for _, nd := range majority {
 		peers = append(peers, nd.addr())
@@ -99,7 +99,7 @@ func (c *cluster) split(rng *rand.Rand, leaderInMinority bool) (string, error) {
 	start := time.Now()
 	leader, err := c.waitSplit(minority, majority)
 	if err != nil {
-		return what, fmt.Errorf("the split did not take effect: %w", err)
+		return what, fmt.Errorf("the partition did not take effect: %w", err)
 	}
 	return fmt.Sprintf("%s: after %v the majority follows %s, no server of the minority is ready",
 		what, time.Since(start).Round(time.Millisecond), leader), nil
