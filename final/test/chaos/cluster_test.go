@@ -73,7 +73,7 @@ type node struct {
 	down     bool // killed or stopped
 	paused   bool
 	isolated bool
-	cutFrom  []string // the addresses a split cut it off from
+	cutFrom  []string // the addresses a partition cut it off from
 }
 
 func (n *node) rpcAddr() string  { return n.addr() + ":8400" }

@@ -148,7 +148,7 @@ func cutOff(nd *node, addrs []string, op string) error {
 		out, err := exec.CommandContext(ctx, "nsenter", args...).CombinedOutput()
 		cancel()
 		if err != nil {
-			return fmt.Errorf("nsenter %s (the split needs nsenter and iptables on the host, as root): %w: %s",
+			return fmt.Errorf("nsenter %s (a partition needs nsenter and iptables on the host, as root): %w: %s",
 				strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
@@ -185,7 +185,7 @@ func (c *cluster) waitSplit(minority, majority []*node) (*node, error) {
 	return leader, err
 }
 
-// splitTimeout bounds how long a split takes to show: an election in the majority,
+// splitTimeout bounds how long a partition takes to show: an election in the majority,
 // and the minority's leader stepping down (raft's leader lease, 500ms by default).
 const splitTimeout = 30 * time.Second
 
