@@ -57,11 +57,20 @@ func (c *cluster) kill(nd *node) (string, error) {
 }
 
 // pause freezes nd's processes (the cgroup freezer: SIGSTOP that cannot be caught).
+// The freezer gives up, and thaws the container again, when a process stays in the
+// kernel (an fsync) while it tries ("OCI runtime pause failed: unable to freeze"):
+// then pause tries again.
 func (c *cluster) pause(nd *node) (string, error) {
 	nd.paused = true
-	_, err := docker("pause", nd.container)
+	err := c.poll(pauseTimeout, func(context.Context) error {
+		_, err := docker("pause", nd.container)
+		return err
+	})
 	return "pause " + nd.name, err
 }
+
+// pauseTimeout bounds the tries of pause.
+const pauseTimeout = 20 * time.Second
 
 // isolate takes nd off the network: it reaches no server and no client reaches it.
 func (c *cluster) isolate(nd *node) (string, error) {
