@@ -200,21 +200,23 @@ docker-test: ## build the image, run the compose cluster, produce, consume, kill
 
 # The chaos suite (final/test/chaos): a cluster of containers from IMAGE under faults
 # from a printed seed, then the history checks. CHAOS_RUNS schedules of CHAOS_FAULTS
-# faults on three servers and CHAOS_RUNS5 on five; CHAOS_SEED replays one schedule.
+# faults on three servers and CHAOS_RUNS5 on five; CHAOS_SEED replays one schedule;
+# CHAOS_KINDS draws only the kinds of fault whose names contain one of its words.
 # It skips, saying so, where there is no Docker engine.
 CHAOS_RUNS ?= 2
 CHAOS_RUNS5 ?= 1
 CHAOS_FAULTS ?= 8
 CHAOS_SEED ?=
+CHAOS_KINDS ?=
 chaos: ## prove the guarantees under faults: a Docker cluster, seeded faults, linearizability and loss checks
 	@if ! $(DOCKER) info >/dev/null 2>&1; then \
 		echo "chaos: SKIP: needs Docker ($(DOCKER) info fails); nothing was tested"; \
 	else \
 		$(MAKE) --no-print-directory docker && \
 		cd final && GOLOG_CHAOS=1 GOLOG_IMAGE=$(IMAGE) GOLOG_CHAOS_FAULTS=$(CHAOS_FAULTS) GOLOG_CHAOS_SEED=$(CHAOS_SEED) \
-			GOLOG_CHAOS_RUNS=$(CHAOS_RUNS) go test -count=1 -v -timeout 40m -run 'TestChaos3$$' ./test/chaos/ && \
+			GOLOG_CHAOS_KINDS="$(CHAOS_KINDS)" GOLOG_CHAOS_RUNS=$(CHAOS_RUNS) go test -count=1 -v -timeout 40m -run 'TestChaos3$$' ./test/chaos/ && \
 		GOLOG_CHAOS=1 GOLOG_IMAGE=$(IMAGE) GOLOG_CHAOS_FAULTS=$(CHAOS_FAULTS) GOLOG_CHAOS_SEED=$(CHAOS_SEED) \
-			GOLOG_CHAOS_RUNS=$(CHAOS_RUNS5) go test -count=1 -v -timeout 40m -run 'TestChaos5$$' ./test/chaos/; \
+			GOLOG_CHAOS_KINDS="$(CHAOS_KINDS)" GOLOG_CHAOS_RUNS=$(CHAOS_RUNS5) go test -count=1 -v -timeout 40m -run 'TestChaos5$$' ./test/chaos/; \
 	fi
 
 # The fuzz targets of final, each for FUZZTIME (their committed corpora, under each

@@ -88,6 +88,25 @@ func TestDistributedLogServesNoReadBeforeCatchingUp(t *testing.T) {
 		w.stop()
 		require.NotEmpty(t, w.acknowledged(), "the writer never got an acknowledgement")
 	})
+
+	t.Run("a follower of three, far behind, the leader unchanged", func(t *testing.T) {
+		// The term does not change while the follower is down, so the entries it
+		// holds are of the current term, and raft sets a follower's commit index to
+		// the leader's or to its own last entry, whichever is lower. After the first
+		// AppendEntries of its catch-up (64 entries at most), that is an entry of the
+		// current term far short of what the leader had committed.
+		c := newCluster(t, 3, nil)
+		c.append("before")
+		f := c.follower()
+		c.crash(f)
+		acked := map[uint64]string{}
+		for i := range 1000 {
+			v := fmt.Sprintf("v%d", i)
+			acked[c.append(v)] = v
+		}
+		c.start(f)
+		requireReadsNeverMiss(t, f, acked)
+	})
 }
 
 // A writer appends records to whichever of its servers leads, from a goroutine, and

@@ -321,30 +321,41 @@ func (t *commandTargets) lastCommand(logs *LogStore, index uint64) (uint64, erro
 // catchUp closes d.ready once the server has applied every command the cluster had
 // committed when it started. It returns then, or when Close is called.
 //
-// A server learns what is committed from the leader: raft's commit index starts at 0
-// on every start and rises with the leader's AppendEntries (on the leader itself, as
-// its entries reach a majority). But a leader that has just been elected may not know
-// the latest commit yet: the leader before it may have committed entries and crashed
-// before telling anyone. It knows once an entry of its own term is committed, the
-// entry raft appends at the start of every term (Raft paper §5.4.2, §8). So catchUp
-// waits until the entry at the commit index is of the current term. That commit index
-// covers every entry this server held that was committed: the leader's log agrees with
-// ours up to at least there (§5.3, Log Matching; §5.4, Leader Completeness). What is
-// left is to wait until the state machine has applied up to it.
+// What is committed is the leader's to say, so the server asks for a read index (see
+// readIndex: the leader's commit index, confirmed current; on the leader, its own),
+// which covers every entry committed before the question, and so before the start.
+// What is left is to wait until the state machine has applied up to it.
+//
+// Raft's own commit index on this server is not enough. On a follower raft sets it to
+// the leader's or to the follower's last entry, whichever is lower; a follower that
+// restarts far behind a leader of the same term holds entries of the current term, and
+// after the first AppendEntries of its catch-up (64 entries at most) its commit index
+// is one of them, far short of the leader's. Only where no read index can be asked
+// for (a follower without Config.ReadIndex) does catchUp fall back to it: it waits
+// until the entry at raft's commit index is of the current term, the entry raft
+// appends at the start of every term (Raft paper §5.4.2, §8) having shown that a new
+// leader knows the latest commit.
 func (d *DistributedLog) catchUp(started time.Time) {
+	// ctx ends with Close, so that a question to the leader does not hold Close up.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	ticker := time.NewTicker(catchUpPoll)
 	defer ticker.Stop()
 	for {
-		c, current, err := d.currentCommit()
-		if err != nil {
-			d.logger.Warn("catching up: read the Raft log", "err", err)
-		}
-		if current {
-			if err := d.waitApplied(context.Background(), c); err != nil {
+		index, ok := d.catchUpIndex(ctx)
+		if ok {
+			if err := d.waitApplied(ctx, index); err != nil {
 				return // closed
 			}
 			close(d.ready)
-			d.logger.Info("caught up with the cluster: serving reads", "commit_index", c,
+			d.logger.Info("caught up with the cluster: serving reads", "commit_index", index,
 				"applied_index", d.fsm.appliedIndex(), "offset", d.fsm.next.Load(),
 				"after", time.Since(started).Round(time.Millisecond))
 			return
@@ -356,3 +367,26 @@ func (d *DistributedLog) catchUp(started time.Time) {
 		}
 	}
 }
+
+// catchUpIndex returns the Raft index catchUp waits for, if it can be learnt now.
+func (d *DistributedLog) catchUpIndex(ctx context.Context) (uint64, bool) {
+	if d.raft.State() != raft.Leader && d.config.ReadIndex == nil {
+		c, current, err := d.currentCommit()
+		if err != nil {
+			d.logger.Warn("catching up: read the Raft log", "err", err)
+		}
+		return c, current
+	}
+	ctx, cancel := context.WithTimeout(ctx, catchUpAsk)
+	defer cancel()
+	index, err := d.readIndex(ctx)
+	if err != nil {
+		d.logger.Debug("catching up: no read index yet", "err", err)
+		return 0, false
+	}
+	return index, true
+}
+
+// catchUpAsk bounds one request for a read index while catching up: a leader that does
+// not answer is asked again, or another one once elected.
+const catchUpAsk = 2 * time.Second

@@ -21,6 +21,9 @@ import (
 //	GOLOG_CHAOS_SEED    run this one seed (printed by every run, to replay it)
 //	GOLOG_CHAOS_RUNS    how many seeded schedules to run (default 1)
 //	GOLOG_CHAOS_FAULTS  faults in each schedule (default 8)
+//	GOLOG_CHAOS_KINDS   draw only the kinds of fault whose name contains one of these
+//	                    comma-separated words ("partition", "kill -9 follower,rolling");
+//	                    the draw, and so what a seed replays, depends on it
 //	GOLOG_CHAOS_OUT     where to keep what a failed run leaves (default: a new directory
 //	                    under the system's temporary directory)
 func TestChaos3(t *testing.T) { chaosRuns(t, 3) }
@@ -31,6 +34,7 @@ func TestChaos5(t *testing.T) { chaosRuns(t, 5) }
 func chaosRuns(t *testing.T, servers int) {
 	image := requireDocker(t)
 	faults := envInt(t, "GOLOG_CHAOS_FAULTS", 8)
+	kinds, rolling := chosenKinds(t, os.Getenv("GOLOG_CHAOS_KINDS"))
 	seeds := []uint64{}
 	if s := os.Getenv("GOLOG_CHAOS_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
@@ -46,9 +50,33 @@ func chaosRuns(t *testing.T, servers int) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			chaosRun(t, image, servers, seed, faults)
+			chaosRun(t, image, servers, seed, faults, kinds, rolling)
 		})
 	}
+}
+
+// chosenKinds returns the kinds of fault whose name contains one of the comma-separated
+// words of filter, all of them if it is empty, and whether a rolling restart may be
+// drawn too.
+func chosenKinds(t *testing.T, filter string) ([]faultKind, bool) {
+	if filter == "" {
+		return faultKinds, true
+	}
+	words := strings.Split(filter, ",")
+	match := func(name string) bool {
+		return slices.ContainsFunc(words, func(w string) bool { return w != "" && strings.Contains(name, w) })
+	}
+	var kinds []faultKind
+	for _, k := range faultKinds {
+		if match(k.name) {
+			kinds = append(kinds, k)
+		}
+	}
+	rolling := match("rolling restart")
+	if len(kinds) == 0 && !rolling {
+		t.Fatalf("GOLOG_CHAOS_KINDS=%q names no kind of fault", filter)
+	}
+	return kinds, rolling
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -65,11 +93,12 @@ func envInt(t *testing.T, name string, def int) int {
 
 // chaosRun is one seeded schedule: a new cluster, the workload, the faults one after
 // the other, each healed before the next, then the checks.
-func chaosRun(t *testing.T, image string, servers int, seed uint64, faults int) {
+func chaosRun(t *testing.T, image string, servers int, seed uint64, faults int, kinds []faultKind, rolling bool) {
 	fmt.Printf("chaos: %d servers, seed %d (replay: GOLOG_CHAOS_SEED=%d make chaos)\n", servers, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	c := newCluster(t, image, servers, rng)
 	rec := history.NewRecorder()
+	c.rec = rec
 	w := newWorkload(c, rec)
 	defer w.close()
 
@@ -84,8 +113,7 @@ func chaosRun(t *testing.T, image string, servers int, seed uint64, faults int) 
 		defer func() { stop(); <-done }()
 		for range faults {
 			pause(t, rng, 500*time.Millisecond, 2*time.Second)
-			kind := faultKinds[rng.IntN(len(faultKinds))]
-			if rng.IntN(len(faultKinds)+1) == 0 {
+			if drawRolling(rng, len(kinds), rolling) {
 				counts["rolling restart"]++
 				rec.Note("fault: rolling restart")
 				fmt.Printf("chaos: %v rolling restart\n", time.Duration(rec.Now()).Round(time.Millisecond))
@@ -94,6 +122,7 @@ func chaosRun(t *testing.T, image string, servers int, seed uint64, faults int) 
 				}
 				continue
 			}
+			kind := kinds[rng.IntN(len(kinds))]
 			what, err := kind.inject(c, rng)
 			rec.Note("fault: %s", what)
 			fmt.Printf("chaos: %v %s\n", time.Duration(rec.Now()).Round(time.Millisecond), what)
@@ -121,6 +150,12 @@ func chaosRun(t *testing.T, image string, servers int, seed uint64, faults int) 
 		dir := keep(t, c, h, logs, res)
 		t.Errorf("seed %d: the checks failed (kept in %s):\n%s", seed, dir, res)
 	}
+}
+
+// drawRolling draws whether the next fault is a rolling restart: as likely as any one of
+// the n other kinds, if it may be drawn at all.
+func drawRolling(rng *rand.Rand, n int, rolling bool) bool {
+	return rolling && (n == 0 || rng.IntN(n+1) == 0)
 }
 
 // healAndWait heals every fault and waits until every server is ready again. A server

@@ -16,11 +16,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golog/client"
 	"golog/internal/testenv"
+	"golog/test/history"
 )
 
 // imageUID is the user the image runs as: the data and certificate directories the
@@ -44,6 +46,15 @@ type cluster struct {
 	formed  bool        // the servers have formed one cluster: each joins through the others
 	tls     *tls.Config // the root client's
 	http    *httpClient
+	rec     *history.Recorder // told of every start after the first, if set
+
+	lastStart atomic.Pointer[start] // the latest start after the first, for the workload
+}
+
+// A start is a server's start after the first: a restart, or a start after a crash.
+type start struct {
+	nd *node
+	at time.Time
 }
 
 // A node is one server: a container, and its data directory on the host, which outlives
@@ -62,6 +73,7 @@ type node struct {
 	down     bool // killed or stopped
 	paused   bool
 	isolated bool
+	cutFrom  []string // the addresses a partition cut it off from
 }
 
 func (n *node) rpcAddr() string  { return n.addr() + ":8400" }
@@ -291,11 +303,16 @@ func (c *cluster) run(nd *node) {
 }
 
 // start starts nd again with its data: a new container (joining through the others)
-// on the same data directory and address.
+// on the same data directory and address. The recorder learns of it before the server
+// starts: from then on its local reads are held to every earlier acknowledgement.
 func (c *cluster) start(nd *node) error {
 	if _, err := docker("rm", "-f", nd.container); err != nil {
 		return err
 	}
+	if c.rec != nil {
+		c.rec.Started(nd.name)
+	}
+	c.lastStart.Store(&start{nd: nd, at: time.Now()})
 	c.run(nd)
 	nd.down = false
 	return nil
@@ -398,7 +415,7 @@ func (c *cluster) poll(timeout time.Duration, try func(ctx context.Context) erro
 func (c *cluster) leader() *node {
 	votes := map[string]int{}
 	for _, nd := range c.nodes {
-		if nd.down || nd.paused || nd.isolated {
+		if nd.down || nd.paused || nd.isolated || nd.cutFrom != nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.t.Context(), time.Second)

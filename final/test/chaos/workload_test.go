@@ -211,7 +211,8 @@ func (w *workload) httpProduce(ctx context.Context, nd *node, value string) (uin
 }
 
 // consume reads an offset near the newest acknowledged one (sometimes past it), with a
-// consistency level drawn at random.
+// consistency level drawn at random; or, half the time over HTTP while a server has
+// just started, a local read of that server.
 func (w *workload) consume(worker int, rng *rand.Rand) {
 	h := w.highest.Load()
 	off := uint64(max(0, h-int64(rng.IntN(20))+int64(rng.IntN(3))))
@@ -243,6 +244,9 @@ func (w *workload) consume(worker int, rng *rand.Rand) {
 		return
 	}
 	nd := w.c.nodes[rng.IntN(len(w.c.nodes))]
+	if fresh := w.justStarted(); fresh != nil && rng.IntN(2) == 0 {
+		nd, consistency = fresh, history.Local
+	}
 	p := w.rec.Read(worker, "http", nd.name, off, consistency)
 	value, found, err := w.httpConsume(ctx, nd, off, consistency)
 	switch {
@@ -253,6 +257,22 @@ func (w *workload) consume(worker int, rng *rand.Rand) {
 	default:
 		p.NotFound(nil)
 	}
+}
+
+// freshFor is how long after a server's start the workload aims half of its HTTP
+// reads at it.
+const freshFor = 10 * time.Second
+
+// justStarted returns the server that started last, if it started less than freshFor
+// ago. Local reads aimed at it show whether it serves reads before it has caught up:
+// after a start it must not answer "not found" for what was acknowledged before
+// (check 5), and a server chosen at random would seldom be asked in time.
+func (w *workload) justStarted() *node {
+	s := w.c.lastStart.Load()
+	if s == nil || time.Since(s.at) > freshFor {
+		return nil
+	}
+	return s.nd
 }
 
 // httpConsume GETs the record at off from nd.

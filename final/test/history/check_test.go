@@ -170,6 +170,31 @@ func TestCheckAcceptsALaggingLocalRead(t *testing.T) {
 	require.True(t, res.OK(), "%s", res)
 }
 
+func TestCheckFailsALocalReadBeforeCatchUp(t *testing.T) {
+	h, logs := goodHistory()
+	// n2 restarted at 55 ms, after "b" was acknowledged at offset 1 (12 ms): once it
+	// serves reads it must hold "b". A local read of n1, which did not restart, may lag.
+	h.Starts = []history.Start{{Server: "n2", Time: ms(5)}, {Server: "n2", Time: ms(55)}}
+	lagging := readOp(4, 1, history.Local, 60, 61, history.NotFound, "")
+	lagging.Server = "n1"
+	h.Ops = append(h.Ops, lagging)
+	res := history.Check(h, logs, 10*time.Second)
+	require.True(t, res.OK(), "%s", res)
+
+	h.Ops = append(h.Ops, readOp(4, 1, history.Local, 62, 63, history.NotFound, ""))
+	failing(t, h, logs, "read offset 1 (local) via http/n2: not-found [62ms, 63ms]: but #1", 5)
+	failing(t, h, logs, "acknowledged before n2 started at 55ms", 5)
+}
+
+func TestCheckAcceptsALocalReadOfAServerStartedBeforeTheAck(t *testing.T) {
+	h, logs := goodHistory()
+	// n2 started at 11 ms, before "b" was acknowledged (12 ms): it may lag behind it.
+	h.Starts = []history.Start{{Server: "n2", Time: ms(11)}}
+	h.Ops = append(h.Ops, readOp(4, 1, history.Local, 60, 61, history.NotFound, ""))
+	res := history.Check(h, logs, 10*time.Second)
+	require.True(t, res.OK(), "%s", res)
+}
+
 func TestCheckFailsReadsThatDisagreeOnOrder(t *testing.T) {
 	h, logs := goodHistory()
 	// A reader that saw "b" at offset 1 before "b" had even been invoked saw the future;

@@ -3,6 +3,7 @@ package history
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Record is one record of a server's log.
@@ -171,14 +172,18 @@ func CheckMaybeOnce(h History, logs []Log) Report {
 	return rep
 }
 
-// CheckNoStaleNotFound is check 5: no linearizable read answered "not found" for an offset
-// that had been acknowledged before the read began. Offsets are dense, so an
-// acknowledgement at any offset at or above the one read proves the record is there.
-// Local reads may lag and are not held to this.
+// CheckNoStaleNotFound is check 5: no read answered "not found" for an offset that had
+// been acknowledged before the read began, if the read was held to it: a linearizable
+// read always; a local read when it was sent to a server that started (Starts) after
+// the acknowledgement, since a server serves no reads after its start until it has
+// applied everything committed before it. Offsets are dense, so an acknowledgement at
+// any offset at or above the one read proves the record is there. Other local reads
+// may lag and are not held to this.
 func CheckNoStaleNotFound(h History) Report {
-	rep := Report{Check: "5. no linearizable read answered not found for an offset acknowledged before it began"}
-	// acks holds the acknowledged appends by completion time; for each read, the
-	// highest offset acknowledged before it began is what counts.
+	rep := Report{Check: "5. no read answered not found for an offset acknowledged before it began " +
+		"(linearizable reads; local reads on a server started after the acknowledgement)"}
+	// acks holds the acknowledged appends; for each read, the highest offset
+	// acknowledged before it began (or before its server started) is what counts.
 	var acks []Op
 	for _, op := range h.Ops {
 		if op.Kind == KindAppend && op.Outcome == OK {
@@ -186,15 +191,35 @@ func CheckNoStaleNotFound(h History) Report {
 		}
 	}
 	for _, op := range h.Ops {
-		if op.Kind != KindRead || op.Outcome != NotFound || op.Consistency != Linearizable {
+		if op.Kind != KindRead || op.Outcome != NotFound {
 			continue
 		}
+		before, why := op.Call, "before it began"
+		if op.Consistency != Linearizable {
+			start, ok := lastStart(h.Starts, op.Server, op.Call)
+			if !ok {
+				continue
+			}
+			before, why = start, fmt.Sprintf("before %s started at %v", op.Server, time.Duration(start))
+		}
 		for _, a := range acks {
-			if a.Return < op.Call && a.Offset >= op.Offset {
-				rep.problem("%s: but %s had been acknowledged before it began", op, a)
+			if a.Return < before && a.Offset >= op.Offset {
+				rep.problem("%s: but %s had been acknowledged %s", op, a, why)
 				break
 			}
 		}
 	}
 	return rep
+}
+
+// lastStart returns the time of server's last start before t, if it started then.
+func lastStart(starts []Start, server string, t int64) (int64, bool) {
+	var last int64
+	found := false
+	for _, s := range starts {
+		if s.Server == server && server != "" && s.Time < t && s.Time >= last {
+			last, found = s.Time, true
+		}
+	}
+	return last, found
 }

@@ -47,8 +47,10 @@
 //     with the porcupine model checker; Visualize writes its HTML view).
 //  4. CheckMaybeOnce: an append that ended Unknown is present once or absent, never twice;
 //     one that ended Failed is absent.
-//  5. CheckNoStaleNotFound: no linearizable read answered "not found" for an offset that
-//     had been acknowledged before the read began.
+//  5. CheckNoStaleNotFound: no read answered "not found" for an offset that had been
+//     acknowledged before the read began: no linearizable read, and no local read sent
+//     to a server that started after the acknowledgement (Recorder.Started), which
+//     must have caught up before serving.
 //
 // Check runs them all and adds the figures of the run (Stats).
 //

@@ -95,20 +95,30 @@ type Note struct {
 	Text string `json:"text"`
 }
 
+// Start is a server's start (or restart) as the test made it: Time is taken before the
+// server's process begins, so every append acknowledged before Time was committed
+// before the server started.
+type Start struct {
+	Server string `json:"server"`
+	Time   int64  `json:"time"`
+}
+
 // History is everything a Recorder recorded.
 type History struct {
-	Ops   []Op   `json:"ops"`
-	Notes []Note `json:"notes"`
+	Ops    []Op    `json:"ops"`
+	Notes  []Note  `json:"notes"`
+	Starts []Start `json:"starts,omitempty"`
 }
 
 // Recorder records operations from many goroutines. Safe for concurrent use.
 type Recorder struct {
 	start time.Time // carries Go's monotonic clock reading
 
-	mu    sync.Mutex
-	ops   []Op   // guarded by mu; completed operations
-	notes []Note // guarded by mu
-	next  int    // guarded by mu; the ID of the next operation
+	mu     sync.Mutex
+	ops    []Op    // guarded by mu; completed operations
+	notes  []Note  // guarded by mu
+	starts []Start // guarded by mu
+	next   int     // guarded by mu; the ID of the next operation
 }
 
 // NewRecorder returns a Recorder whose clock starts now.
@@ -127,6 +137,15 @@ func (r *Recorder) Note(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.notes = append(r.notes, n)
+}
+
+// Started records that server is about to be started again (a restart, or a start
+// after a crash). Call it before the server's process begins.
+func (r *Recorder) Started(server string) {
+	st := Start{Server: server, Time: r.Now()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts = append(r.starts, st)
 }
 
 // Append records the invocation of an append of value, sent by client through via to
@@ -149,15 +168,15 @@ func (r *Recorder) begin(op Op) *Pending {
 	return &Pending{r: r, op: op}
 }
 
-// History returns a copy of the operations completed so far, in invocation order, and
-// the notes. Operations still pending are left out: an append whose answer never came
+// History returns a copy of the operations completed so far, in invocation order, the
+// notes and the starts. Operations still pending are left out: an append whose answer never came
 // is recorded by its Pending's Maybe, which the caller must call before asking.
 func (r *Recorder) History() History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ops := slices.Clone(r.ops)
 	slices.SortFunc(ops, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
-	return History{Ops: ops, Notes: slices.Clone(r.notes)}
+	return History{Ops: ops, Notes: slices.Clone(r.notes), Starts: slices.Clone(r.starts)}
 }
 
 // Pending is an operation that has been invoked and has not completed. Each method
