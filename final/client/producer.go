@@ -385,7 +385,10 @@ func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		toSend := func() bool { return p.sent < len(p.pending) && p.batches < MaxWindow || p.closing }
+		// A batch can go, or the Producer closes and everything is sent.
+		toSend := func() bool {
+			return p.sent < len(p.pending) && p.batches < MaxWindow || p.closing && p.sent == len(p.pending)
+		}
 		if len(p.pending) == 0 && !p.closing {
 			idle, cancel := context.WithTimeout(ctx, streamIdleTimeout)
 			err := p.wait(idle, toSend)
@@ -406,12 +409,6 @@ func (p *Producer) sendAll(ctx context.Context, stream grpc.BidiStreamingClient[
 		if p.sent == len(p.pending) { // closing, and everything is sent
 			_ = stream.CloseSend()
 			return
-		}
-		if p.batches == MaxWindow { // closing, and the batches in flight are many
-			if p.wait(ctx, func() bool { return p.batches < MaxWindow || len(p.pending) == 0 }) != nil {
-				return
-			}
-			continue
 		}
 		req := p.nextBatch()
 		p.mu.Unlock()
@@ -450,12 +447,14 @@ func (p *Producer) number(from int) {
 	p.next++
 	size := 0
 	for i, e := range p.pending[from:] {
-		if i > 0 && (e.seq != 0 || e.alone || p.pending[from].alone || i == maxBatchRecords ||
-			size+len(e.value) > maxBatchBytes) {
+		if i > 0 && (e.seq != 0 || e.alone || i == maxBatchRecords || size+len(e.value) > maxBatchBytes) {
 			return
 		}
 		e.producer, e.seq = p.id, seq
 		size += len(e.value)
+		if e.alone {
+			return
+		}
 	}
 }
 

@@ -48,14 +48,34 @@ func TestAProducerKeepsOrderAcrossALeaderChange(t *testing.T) {
 
 	// Every record was acknowledged, at the offset of its place in the order sent,
 	// and every server holds them so, once each.
+	requireInOrder(t, acks)
+	c.waitForRecords(want)
+	require.Greater(t, len(rec.served(api.Log_ProduceBatchStream_FullMethodName)), 1,
+		"the producer went on at the new leader")
+}
+
+// sendRecords sends n records, "record-0", "record-1", ..., through p, and returns
+// them and their Acks.
+func sendRecords(t *testing.T, p *client.Producer, n int) (values []string, acks []*client.Ack) {
+	t.Helper()
+	for i := range n {
+		value := fmt.Sprintf("record-%d", i)
+		ack, err := p.Send(t.Context(), []byte(value))
+		require.NoError(t, err)
+		values, acks = append(values, value), append(acks, ack)
+	}
+	return values, acks
+}
+
+// requireInOrder requires every record of acks to be acknowledged at the offset of its
+// place in the order sent.
+func requireInOrder(t *testing.T, acks []*client.Ack) {
+	t.Helper()
 	for i, ack := range acks {
 		off, err := ack.Wait(t.Context())
 		require.NoError(t, err, "record %d", i)
 		require.Equal(t, uint64(i), off, "offset of record %d", i)
 	}
-	c.waitForRecords(want)
-	require.Greater(t, len(rec.served(api.Log_ProduceBatchStream_FullMethodName)), 1,
-		"the producer went on at the new leader")
 }
 
 // lostStreamAnswer is a client stream interceptor for ProduceBatchStream: when the
@@ -126,21 +146,9 @@ func TestAProducerRetriesAcrossALeaderChangeOnce(t *testing.T) {
 	p, err := cl.NewProducer(client.ProducerConfig{Window: 16})
 	require.NoError(t, err)
 
-	const n = 200
-	var want []string
-	var acks []*client.Ack
-	for i := range n {
-		value := fmt.Sprintf("record-%d", i)
-		ack, err := p.Send(t.Context(), []byte(value))
-		require.NoError(t, err)
-		want, acks = append(want, value), append(acks, ack)
-	}
+	want, acks := sendRecords(t, p, 200)
 	require.NoError(t, p.Close(t.Context()))
-	for i, ack := range acks {
-		off, err := ack.Wait(t.Context())
-		require.NoError(t, err, "record %d", i)
-		require.Equal(t, uint64(i), off, "offset of record %d", i)
-	}
+	requireInOrder(t, acks)
 	// The 5th batch was applied, its answer lost, and sent again with the same
 	// sequence number: the new leader recognised it.
 	require.Greater(t, lost.sequence[5], 1, "the batch whose answer was lost was sent again")
@@ -217,20 +225,9 @@ func TestAProducerSendsWhatWaitsInBatches(t *testing.T) {
 	require.NoError(t, err)
 
 	const n = 3000
-	var acks []*client.Ack
-	want := make([]string, n)
-	for i := range n {
-		want[i] = fmt.Sprintf("record-%d", i)
-		ack, err := p.Send(t.Context(), []byte(want[i]))
-		require.NoError(t, err)
-		acks = append(acks, ack)
-	}
+	want, acks := sendRecords(t, p, n)
 	require.NoError(t, p.Close(t.Context()))
-	for i, ack := range acks {
-		off, err := ack.Wait(t.Context())
-		require.NoError(t, err, "record %d", i)
-		require.Equal(t, uint64(i), off, "offset of record %d", i)
-	}
+	requireInOrder(t, acks)
 	c.waitForRecords(want)
 
 	// Records sent while others were in flight went together: far fewer batches than

@@ -80,16 +80,7 @@ func (w *workload) produce(worker, n int, rng *rand.Rand) {
 	if rng.IntN(2) == 0 {
 		p := w.rec.Append(worker, "grpc", "", value)
 		off, err := w.client.Produce(ctx, []byte(value))
-		var cerr *client.Error
-		switch {
-		case err == nil:
-			w.acked(off)
-			p.Appended(off)
-		case errors.As(err, &cerr) && cerr.Applied == client.AppliedNo:
-			p.Failed(err)
-		default:
-			p.Maybe(err)
-		}
+		w.settle(p, off, err)
 		return
 	}
 	nd := w.c.nodes[rng.IntN(len(w.c.nodes))]
@@ -144,17 +135,8 @@ func (w *workload) stream(ctx context.Context, firstClient int) {
 			}
 			wg.Go(func() {
 				defer cancel()
-				off, err := ack.Wait(sctx)
-				var cerr *client.Error
-				switch {
-				case err == nil:
-					w.acked(off)
-					op.Appended(off)
-				case errors.As(err, &cerr) && cerr.Applied == client.AppliedNo:
-					op.Failed(err)
-				default: // failed maybe, or still unresolved at the timeout
-					op.Maybe(err)
-				}
+				off, err := ack.Wait(sctx) // an error: failed, or still unresolved at the timeout
+				w.settle(op, off, err)
 			})
 		}
 		wg.Wait()
@@ -162,6 +144,21 @@ func (w *workload) stream(ctx context.Context, firstClient int) {
 		case <-time.After(streamPause):
 		case <-ctx.Done():
 		}
+	}
+}
+
+// settle records the outcome of an append made through the client package: its
+// offset, or its error and what the error says of it (applied "no", or maybe).
+func (w *workload) settle(p *history.Pending, off uint64, err error) {
+	var cerr *client.Error
+	switch {
+	case err == nil:
+		w.acked(off)
+		p.Appended(off)
+	case errors.As(err, &cerr) && cerr.Applied == client.AppliedNo:
+		p.Failed(err)
+	default:
+		p.Maybe(err)
 	}
 }
 
